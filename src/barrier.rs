@@ -1,0 +1,519 @@
+//! [`Barrier`]: a cyclic meeting point with a broken state (Python `threading.Barrier`).
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::core::{Signal, block_until, deadline_after, wait_until};
+use crate::error::BrokenBarrierError;
+
+/// Where the barrier is in its cycle (Python's `_state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Arrivals are gathering for the current round.
+    Filling,
+    /// The last arrival is running the action; nobody is released yet.
+    Tripping,
+    /// The round tripped; its waiters are leaving. New arrivals wait.
+    Draining,
+    /// `reset()` broke the waiting round; when its waiters have left, the
+    /// barrier fills again. New arrivals wait.
+    Resetting,
+    /// Broken until `reset()`: every wait fails at once.
+    Broken,
+}
+
+struct State {
+    phase: Phase,
+    /// Callers inside the barrier: arrived and not yet left.
+    inside: usize,
+    /// Arrival tickets of the current round, in order.
+    next_ticket: usize,
+    /// Tickets of arrivals withdrawn from the current round (dropped waits),
+    /// so that the indexes of a round stay exactly `0..parties`.
+    withdrawn: Vec<usize>,
+}
+
+impl State {
+    /// The round's index of the arrival with this ticket: its rank among the
+    /// arrivals that stayed.
+    fn index_of(&self, ticket: usize) -> usize {
+        ticket - self.withdrawn.iter().filter(|&&w| w < ticket).count()
+    }
+
+    /// A caller leaves the barrier; the last to leave a finished round opens
+    /// the next. Returns whether waiters should be woken.
+    fn leave(&mut self) -> bool {
+        self.inside -= 1;
+        if self.inside == 0 && matches!(self.phase, Phase::Draining | Phase::Resetting) {
+            self.phase = Phase::Filling;
+            self.next_ticket = 0;
+            self.withdrawn.clear();
+            return true;
+        }
+        false
+    }
+}
+
+/// What an arrival found.
+enum Arrival {
+    /// This caller completed the round and must run the action.
+    Last(usize),
+    /// This caller waits for the round, with this ticket.
+    Waiting(usize),
+}
+
+/// A barrier for a fixed number of parties, tasks and threads mixed.
+///
+/// Each round, the first `parties - 1` callers of [`wait`](Barrier::wait) wait;
+/// the last one runs the action (if any) and releases them all. Every caller
+/// gets its index in the round, `0..parties` in arrival order. Then the
+/// barrier is ready for the next round.
+///
+/// Broken state, as in Python: [`abort`](Barrier::abort), a panicking action
+/// or an expired `*_timeout` wait breaks the barrier; all its waiters and every
+/// later wait fail with [`BrokenBarrierError`] until [`reset`](Barrier::reset).
+///
+/// Cancel safety, as in asyncio: dropping a `wait()` future before its round
+/// trips withdraws that caller's arrival without breaking the barrier.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ambisync::Barrier;
+///
+/// # #[tokio::main] async fn main() {
+/// let barrier = Arc::new(Barrier::new(3));
+/// let thread = {
+///     let barrier = Arc::clone(&barrier);
+///     std::thread::spawn(move || barrier.wait_blocking().unwrap())
+/// };
+/// let task = {
+///     let barrier = Arc::clone(&barrier);
+///     tokio::spawn(async move { barrier.wait().await.unwrap() })
+/// };
+/// let mine = barrier.wait().await.unwrap();
+/// let mut indexes = vec![mine, thread.join().unwrap(), task.await.unwrap()];
+/// indexes.sort();
+/// assert_eq!(indexes, [0, 1, 2]);
+/// # }
+/// ```
+pub struct Barrier {
+    parties: usize,
+    action: Option<Box<dyn Fn() + Send + Sync>>,
+    state: Mutex<State>,
+    signal: Signal,
+}
+
+impl Barrier {
+    /// Creates a barrier for `parties` callers.
+    ///
+    /// # Panics
+    ///
+    /// If `parties` is 0.
+    ///
+    /// ```
+    /// assert_eq!(ambisync::Barrier::new(4).parties(), 4);
+    /// ```
+    pub fn new(parties: usize) -> Barrier {
+        Barrier::build(parties, None)
+    }
+
+    /// Creates a barrier whose last arrival of each round runs `action` before
+    /// anybody is released. If the action panics, the barrier breaks and the
+    /// panic continues in that caller.
+    ///
+    /// # Panics
+    ///
+    /// If `parties` is 0.
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+    /// let rounds = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&rounds);
+    /// let barrier = ambisync::Barrier::with_action(1, move || {
+    ///     counter.fetch_add(1, Ordering::SeqCst);
+    /// });
+    /// barrier.wait_blocking().unwrap();
+    /// barrier.wait_blocking().unwrap();
+    /// assert_eq!(rounds.load(Ordering::SeqCst), 2);
+    /// ```
+    pub fn with_action(parties: usize, action: impl Fn() + Send + Sync + 'static) -> Barrier {
+        Barrier::build(parties, Some(Box::new(action)))
+    }
+
+    fn build(parties: usize, action: Option<Box<dyn Fn() + Send + Sync>>) -> Barrier {
+        assert!(parties > 0, "a barrier needs at least one party, got 0");
+        Barrier {
+            parties,
+            action,
+            state: Mutex::new(State {
+                phase: Phase::Filling,
+                inside: 0,
+                next_ticket: 0,
+                withdrawn: Vec::new(),
+            }),
+            signal: Signal::new(),
+        }
+    }
+
+    /// Waits for the round to fill; returns this caller's index in it.
+    ///
+    /// # Errors
+    ///
+    /// [`BrokenBarrierError`] if the barrier is or becomes broken (or is reset)
+    /// before the round trips.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let barrier = ambisync::Barrier::new(1);
+    /// assert_eq!(barrier.wait().await, Ok(0));
+    /// # });
+    /// ```
+    pub async fn wait(&self) -> Result<usize, BrokenBarrierError> {
+        let ticket = match self.enter_async().await? {
+            Arrival::Last(index) => return self.trip(index),
+            Arrival::Waiting(ticket) => ticket,
+        };
+        let mut waiter = Waiter::new(self, ticket);
+        wait_until(&self.signal.event, &self.signal, || waiter.try_leave()).await
+    }
+
+    /// [`wait`](Barrier::wait) for at most `timeout`. If it expires before the
+    /// round trips, the barrier breaks for everybody (Python).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main] async fn main() {
+    /// let barrier = ambisync::Barrier::new(2);
+    /// assert!(barrier.wait_timeout(Duration::from_millis(5)).await.is_err());
+    /// assert!(barrier.is_broken());
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrierError> {
+        let deadline = tokio::time::Instant::now().checked_add(timeout);
+        let entering = self.enter_async();
+        let arrival = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, entering).await {
+                Ok(arrival) => arrival?,
+                // Still waiting for the previous round to drain: break it, as
+                // a Python waiter in `_enter` would on timeout.
+                Err(_) => return Err(self.expire_before_arrival()),
+            },
+            None => entering.await?,
+        };
+        let ticket = match arrival {
+            Arrival::Last(index) => return self.trip(index),
+            Arrival::Waiting(ticket) => ticket,
+        };
+        let mut waiter = Waiter::new(self, ticket);
+        let released = wait_until(&self.signal.event, &self.signal, || waiter.try_leave());
+        let outcome = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, released).await.ok(),
+            None => Some(released.await),
+        };
+        match outcome {
+            Some(outcome) => outcome,
+            None => match waiter.expire() {
+                Some(outcome) => outcome,
+                // The action is running: the round is complete, wait for it.
+                None => wait_until(&self.signal.event, &self.signal, || waiter.try_leave()).await,
+            },
+        }
+    }
+
+    /// [`wait`](Barrier::wait), blocking the thread.
+    ///
+    /// # Panics
+    ///
+    /// With the `tokio` feature, if it has to wait inside a tokio runtime.
+    ///
+    /// ```
+    /// let barrier = ambisync::Barrier::new(1);
+    /// assert_eq!(barrier.wait_blocking(), Ok(0));
+    /// ```
+    pub fn wait_blocking(&self) -> Result<usize, BrokenBarrierError> {
+        self.wait_deadline(None, "wait_blocking")
+    }
+
+    /// [`wait_timeout`](Barrier::wait_timeout), blocking the thread; needs no
+    /// runtime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let barrier = ambisync::Barrier::new(2);
+    /// assert!(barrier.wait_timeout_blocking(Duration::from_millis(5)).is_err());
+    /// assert!(barrier.is_broken());
+    /// ```
+    pub fn wait_timeout_blocking(&self, timeout: Duration) -> Result<usize, BrokenBarrierError> {
+        self.wait_deadline(deadline_after(timeout), "wait_timeout_blocking")
+    }
+
+    fn wait_deadline(
+        &self,
+        deadline: Option<Instant>,
+        method: &'static str,
+    ) -> Result<usize, BrokenBarrierError> {
+        let arrival = block_until(&self.signal.event, &self.signal, deadline, method, || {
+            self.try_enter()
+        });
+        let ticket = match arrival {
+            None => return Err(self.expire_before_arrival()),
+            Some(arrival) => match arrival? {
+                Arrival::Last(index) => return self.trip(index),
+                Arrival::Waiting(ticket) => ticket,
+            },
+        };
+        let mut waiter = Waiter::new(self, ticket);
+        let released = block_until(&self.signal.event, &self.signal, deadline, method, || {
+            waiter.try_leave()
+        });
+        match released {
+            Some(outcome) => outcome,
+            None => match waiter.expire() {
+                Some(outcome) => outcome,
+                None => block_until(&self.signal.event, &self.signal, None, method, || {
+                    waiter.try_leave()
+                })
+                .expect("waiting without a deadline cannot time out"),
+            },
+        }
+    }
+
+    /// Breaks the current round: its waiters fail with [`BrokenBarrierError`],
+    /// and so do waits that arrive after it until their round drained; then
+    /// the barrier is usable again. A barrier broken by `abort` or a timeout
+    /// is made usable again the same way.
+    ///
+    /// ```
+    /// let barrier = ambisync::Barrier::new(2);
+    /// barrier.abort();
+    /// assert!(barrier.is_broken());
+    /// barrier.reset();
+    /// assert!(!barrier.is_broken());
+    /// ```
+    pub fn reset(&self) {
+        let mut state = self.state();
+        state.phase = if state.inside > 0 {
+            match state.phase {
+                // A tripped round finishes draining by itself.
+                Phase::Draining => Phase::Draining,
+                _ => Phase::Resetting,
+            }
+        } else {
+            Phase::Filling
+        };
+        if state.phase == Phase::Filling {
+            state.next_ticket = 0;
+            state.withdrawn.clear();
+        }
+        drop(state);
+        self.signal.notify_all();
+    }
+
+    /// Breaks the barrier: current and future waits fail with
+    /// [`BrokenBarrierError`] until [`reset`](Barrier::reset).
+    ///
+    /// ```
+    /// let barrier = ambisync::Barrier::new(3);
+    /// barrier.abort();
+    /// assert!(barrier.wait_blocking().is_err());
+    /// ```
+    pub fn abort(&self) {
+        self.state().phase = Phase::Broken;
+        self.signal.notify_all();
+    }
+
+    /// How many callers each round needs.
+    ///
+    /// ```
+    /// assert_eq!(ambisync::Barrier::new(2).parties(), 2);
+    /// ```
+    pub fn parties(&self) -> usize {
+        self.parties
+    }
+
+    /// How many callers wait in the filling round.
+    ///
+    /// ```
+    /// assert_eq!(ambisync::Barrier::new(2).n_waiting(), 0);
+    /// ```
+    pub fn n_waiting(&self) -> usize {
+        let state = self.state();
+        if state.phase == Phase::Filling {
+            state.inside
+        } else {
+            0
+        }
+    }
+
+    /// Whether the barrier is broken (until [`reset`](Barrier::reset)).
+    ///
+    /// ```
+    /// let barrier = ambisync::Barrier::new(2);
+    /// assert!(!barrier.is_broken());
+    /// barrier.abort();
+    /// assert!(barrier.is_broken());
+    /// ```
+    pub fn is_broken(&self) -> bool {
+        self.state().phase == Phase::Broken
+    }
+
+    /// The state; a panic elsewhere never leaves it half-updated, so a
+    /// poisoned mutex is still consistent.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn enter_async(&self) -> Result<Arrival, BrokenBarrierError> {
+        if let Some(arrival) = self.try_enter() {
+            return arrival;
+        }
+        wait_until(&self.signal.event, &self.signal, || self.try_enter()).await
+    }
+
+    /// Joins the filling round; `None` while a previous round drains.
+    fn try_enter(&self) -> Option<Result<Arrival, BrokenBarrierError>> {
+        let mut state = self.state();
+        match state.phase {
+            Phase::Broken => Some(Err(BrokenBarrierError)),
+            Phase::Tripping | Phase::Draining | Phase::Resetting => None,
+            Phase::Filling => {
+                let ticket = state.next_ticket;
+                state.next_ticket += 1;
+                state.inside += 1;
+                let index = state.index_of(ticket);
+                if index + 1 == self.parties {
+                    state.phase = Phase::Tripping;
+                    Some(Ok(Arrival::Last(index)))
+                } else {
+                    Some(Ok(Arrival::Waiting(ticket)))
+                }
+            }
+        }
+    }
+
+    /// A timed-out caller that could not even join a round (a previous round
+    /// was still draining) breaks the barrier, as in Python.
+    fn expire_before_arrival(&self) -> BrokenBarrierError {
+        self.state().phase = Phase::Broken;
+        self.signal.notify_all();
+        BrokenBarrierError
+    }
+
+    /// The last arrival: runs the action, then releases the round (or breaks
+    /// it if the action panicked), and leaves.
+    fn trip(&self, index: usize) -> Result<usize, BrokenBarrierError> {
+        let outcome = match &self.action {
+            Some(action) => catch_unwind(AssertUnwindSafe(action)),
+            None => Ok(()),
+        };
+        let mut state = self.state();
+        let released = match (&outcome, state.phase) {
+            (Ok(()), Phase::Tripping) => {
+                state.phase = Phase::Draining;
+                true
+            }
+            (Err(_), _) => {
+                state.phase = Phase::Broken;
+                false
+            }
+            // Reset or aborted while the action ran: the round is broken.
+            (Ok(()), _) => false,
+        };
+        state.leave();
+        drop(state);
+        self.signal.notify_all();
+        match outcome {
+            Err(panic) => resume_unwind(panic),
+            Ok(()) if released => Ok(index),
+            Ok(()) => Err(BrokenBarrierError),
+        }
+    }
+}
+
+/// A caller waiting in a round. Dropped before it left (its future was
+/// cancelled), it withdraws its arrival or leaves its finished round.
+struct Waiter<'a> {
+    barrier: &'a Barrier,
+    ticket: usize,
+    left: bool,
+}
+
+impl<'a> Waiter<'a> {
+    fn new(barrier: &'a Barrier, ticket: usize) -> Self {
+        Waiter {
+            barrier,
+            ticket,
+            left: false,
+        }
+    }
+
+    /// Leaves with the round's outcome once there is one.
+    fn try_leave(&mut self) -> Option<Result<usize, BrokenBarrierError>> {
+        let state = self.barrier.state();
+        let outcome = match state.phase {
+            Phase::Filling | Phase::Tripping => return None,
+            Phase::Draining => Ok(state.index_of(self.ticket)),
+            Phase::Resetting | Phase::Broken => Err(BrokenBarrierError),
+        };
+        self.leave(state);
+        Some(outcome)
+    }
+
+    /// The caller's timeout expired: a round still filling breaks (Python);
+    /// one already decided gives its outcome. `None` while the action runs.
+    fn expire(&mut self) -> Option<Result<usize, BrokenBarrierError>> {
+        {
+            let mut state = self.barrier.state();
+            match state.phase {
+                Phase::Tripping => return None,
+                Phase::Filling => {
+                    state.phase = Phase::Broken;
+                    self.leave(state);
+                    return Some(Err(BrokenBarrierError));
+                }
+                _ => {}
+            }
+        }
+        self.try_leave()
+    }
+
+    fn leave(&mut self, mut state: MutexGuard<'_, State>) {
+        self.left = true;
+        state.leave();
+        drop(state);
+        // Waiters of the next round may enter now, or see the new phase.
+        self.barrier.signal.notify_all();
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        if self.left {
+            return;
+        }
+        let mut state = self.barrier.state();
+        if state.phase == Phase::Filling {
+            // Withdraw: the round goes on without this caller.
+            state.inside -= 1;
+            state.withdrawn.push(self.ticket);
+            drop(state);
+        } else {
+            self.leave(state);
+        }
+    }
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("Barrier")
+            .field("parties", &self.parties)
+            .field("phase", &state.phase)
+            .field("inside", &state.inside)
+            .field("has_action", &self.action.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,12 @@
+//! What the primitives share: the waiting loop, waiter-counted signals,
+//! caller identity and the check that refuses to block a runtime thread.
+
+pub(crate) mod owner;
+pub(crate) mod runtime;
+pub(crate) mod signal;
+pub(crate) mod wait;
+
+pub(crate) use signal::Signal;
+pub(crate) use wait::{Registration, WaiterCount, block_until, deadline_after, wait_until};
+#[cfg(feature = "tokio")]
+pub(crate) use wait::with_timeout;

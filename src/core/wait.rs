@@ -1,0 +1,112 @@
+//! The one waiting loop every primitive uses, in its async and blocking forms.
+//!
+//! A primitive describes a wait by three things: the [`Event`] its releasers
+//! notify, a [`WaiterCount`] that tells releasers whether anybody may be
+//! listening (event-listener's `notify` always locks and, on first use,
+//! allocates, so releasers skip it when nobody waits), and an `attempt`
+//! closure that completes the operation without waiting or says it cannot.
+//!
+//! The loop is: register as a waiter, attempt, listen, attempt again, wait for
+//! a notification, repeat. Consuming a notification and the attempt that
+//! follows it happen in the same poll, so a future dropped at any `.await`
+//! either holds an unconsumed notification (event-listener passes it on when
+//! the listener drops) or has already completed: nothing is lost.
+
+use std::time::{Duration, Instant};
+
+use event_listener::{Event, Listener, listener};
+
+/// Counts the waiters of one event, so that releasers notify only when needed.
+///
+/// `register` must be ordered before the listener is inserted and the second
+/// attempt (it is an `SeqCst` read-modify-write); releasers must make the
+/// released unit visible before they read the count (see [`Signal`]).
+pub(crate) trait WaiterCount {
+    fn register(&self);
+    fn unregister(&self);
+}
+
+/// Unregisters the waiter when the wait ends, also when its future is dropped.
+pub(crate) struct Registration<'a, C: WaiterCount>(&'a C);
+
+impl<'a, C: WaiterCount> Registration<'a, C> {
+    pub(crate) fn new(count: &'a C) -> Self {
+        count.register();
+        Registration(count)
+    }
+}
+
+impl<C: WaiterCount> Drop for Registration<'_, C> {
+    fn drop(&mut self) {
+        self.0.unregister();
+    }
+}
+
+/// Waits until `attempt` returns `Some`, re-trying after every notification.
+pub(crate) async fn wait_until<T>(
+    event: &Event,
+    count: &impl WaiterCount,
+    mut attempt: impl FnMut() -> Option<T>,
+) -> T {
+    let _registration = Registration::new(count);
+    loop {
+        if let Some(done) = attempt() {
+            return done;
+        }
+        let listener = event.listen();
+        if let Some(done) = attempt() {
+            return done;
+        }
+        listener.await;
+    }
+}
+
+/// Blocks the thread until `attempt` returns `Some` or `deadline` passes.
+///
+/// `None` means the deadline passed; one last attempt is made at the deadline.
+/// `method` names the caller for the "blocking inside a runtime" panic.
+pub(crate) fn block_until<T>(
+    event: &Event,
+    count: &impl WaiterCount,
+    deadline: Option<Instant>,
+    method: &'static str,
+    mut attempt: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    if let Some(done) = attempt() {
+        return Some(done);
+    }
+    crate::core::runtime::assert_may_block(method);
+    let _registration = Registration::new(count);
+    loop {
+        listener!(event => listener);
+        if let Some(done) = attempt() {
+            return Some(done);
+        }
+        match deadline {
+            None => listener.wait(),
+            Some(deadline) => {
+                if listener.wait_deadline(deadline).is_none() {
+                    return attempt();
+                }
+            }
+        }
+        if let Some(done) = attempt() {
+            return Some(done);
+        }
+    }
+}
+
+/// The instant `timeout` from now, or `None` when that is too far to represent
+/// (which then means "wait as long as it takes").
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Runs `fut` for at most `timeout` (tokio's timer); `None` if it expired.
+///
+/// The future is dropped on expiry, which is cancel safe for every future
+/// built on [`wait_until`].
+#[cfg(feature = "tokio")]
+pub(crate) async fn with_timeout<F: Future>(timeout: Duration, fut: F) -> Option<F::Output> {
+    tokio::time::timeout(timeout, fut).await.ok()
+}
