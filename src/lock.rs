@@ -282,6 +282,15 @@ impl<T> Lock<T> {
         self.state.load(Ordering::Acquire) & LOCKED != 0
     }
 
+    /// How many tasks and threads are waiting to take the lock (a snapshot).
+    ///
+    /// ```
+    /// assert_eq!(ambisync::Lock::new(()).waiters(), 0);
+    /// ```
+    pub fn waiters(&self) -> usize {
+        self.state.load(Ordering::Relaxed) / WAITER
+    }
+
     /// The value, through exclusive access to the lock (no locking needed).
     ///
     /// ```

@@ -197,6 +197,15 @@ impl<T> RLock<T> {
         }
     }
 
+    /// How many tasks and threads are waiting to take the lock (a snapshot).
+    ///
+    /// ```
+    /// assert_eq!(ambisync::RLock::new(()).waiters(), 0);
+    /// ```
+    pub fn waiters(&self) -> usize {
+        self.signal.waiting()
+    }
+
     /// The value, through exclusive access (no locking needed).
     ///
     /// ```

@@ -1,0 +1,65 @@
+//! Helpers shared by the test suites: every wait in a test is bounded, so a
+//! deadlock fails the test with a message instead of hanging CI.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long any single step of a test may wait before it is declared hung.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+/// Awaits `fut`, failing the test if it takes longer than [`LIMIT`].
+pub async fn within<F: Future>(what: &str, fut: F) -> F::Output {
+    match tokio::time::timeout(LIMIT, fut).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what}: still waiting after {LIMIT:?} (deadlock or lost wake-up?)"),
+    }
+}
+
+/// Joins a thread, failing the test if it has not finished within [`LIMIT`].
+pub fn join_within<T>(what: &str, handle: JoinHandle<T>) -> T {
+    let deadline = Instant::now() + LIMIT;
+    while !handle.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: thread still blocked after {LIMIT:?} (deadlock or lost wake-up?)"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    match handle.join() {
+        Ok(out) => out,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Waits (polling, from a thread) until `condition` holds, failing the test
+/// after [`LIMIT`]. Use it to synchronize on observable state such as a
+/// waiter count, never on elapsed time.
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LIMIT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not reached within {LIMIT:?}");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// [`eventually`] for async tests: yields to the runtime between checks.
+pub async fn eventually_async(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LIMIT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not reached within {LIMIT:?}");
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+/// Polls a future once with a no-op waker; `Some` if it completed.
+pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
+    use std::task::{Context, Poll};
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    match std::pin::Pin::new(fut).poll(&mut cx) {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
+    }
+}
