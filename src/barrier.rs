@@ -363,7 +363,9 @@ impl Barrier {
     /// The state; a panic elsewhere never leaves it half-updated, so a
     /// poisoned mutex is still consistent.
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn enter_async(&self) -> Result<Arrival, BrokenBarrierError> {

@@ -290,7 +290,11 @@ impl Condition {
     /// let (_guard, notified) = cond.wait_timeout_blocking(lock.lock_blocking(), Duration::from_millis(5));
     /// assert!(!notified);
     /// ```
-    pub fn wait_timeout_blocking<G: ConditionGuard>(&self, guard: G, timeout: Duration) -> (G, bool) {
+    pub fn wait_timeout_blocking<G: ConditionGuard>(
+        &self,
+        guard: G,
+        timeout: Duration,
+    ) -> (G, bool) {
         self.wait_deadline(guard, deadline_after(timeout), "wait_timeout_blocking")
     }
 

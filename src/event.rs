@@ -162,7 +162,10 @@ impl Event {
     /// ```
     #[cfg(feature = "tokio")]
     pub async fn wait_timeout(&self, timeout: Duration) -> bool {
-        crate::core::with_timeout(timeout, self.wait()).await.is_some() || self.is_set()
+        crate::core::with_timeout(timeout, self.wait())
+            .await
+            .is_some()
+            || self.is_set()
     }
 
     /// [`wait`](Event::wait), blocking the thread.
@@ -189,7 +192,10 @@ impl Event {
     /// assert!(!event.wait_timeout_blocking(Duration::from_millis(5)));
     /// ```
     pub fn wait_timeout_blocking(&self, timeout: Duration) -> bool {
-        self.wait_deadline(crate::core::deadline_after(timeout), "wait_timeout_blocking")
+        self.wait_deadline(
+            crate::core::deadline_after(timeout),
+            "wait_timeout_blocking",
+        )
     }
 
     fn wait_deadline(&self, deadline: Option<Instant>, method: &'static str) -> bool {

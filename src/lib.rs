@@ -81,8 +81,11 @@ mod core;
 pub mod error;
 mod event;
 mod lock;
+mod queue;
 mod rlock;
 mod semaphore;
+#[cfg(feature = "tokio")]
+mod timer;
 
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionGuard};
@@ -91,7 +94,12 @@ pub use error::{
 };
 pub use event::Event;
 pub use lock::{Lock, LockGuard, OwnedLockGuard};
+pub use queue::{
+    Fifo, Lifo, LifoQueue, OrderedQueue, Priority, PriorityQueue, Queue, QueueOrder, QueueStream,
+};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{
     BoundedSemaphore, MAX_PERMITS, OwnedSemaphorePermit, Semaphore, SemaphorePermit,
 };
+#[cfg(feature = "tokio")]
+pub use timer::Timer;

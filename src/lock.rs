@@ -314,13 +314,14 @@ impl<T> Lock<T> {
     /// Sets the locked bit if it is clear; waiters' counts are kept.
     #[inline]
     fn try_take(&self) -> bool {
-        let mut state = match self
-            .state
-            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-        {
-            Ok(_) => return true,
-            Err(state) => state,
-        };
+        let mut state =
+            match self
+                .state
+                .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(state) => state,
+            };
         while state & LOCKED == 0 {
             match self.state.compare_exchange_weak(
                 state,
@@ -388,7 +389,10 @@ impl Lock<()> {
     /// ```
     #[cfg(feature = "tokio")]
     pub async fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.lock_timeout(timeout).await.map(std::mem::forget).is_some()
+        self.lock_timeout(timeout)
+            .await
+            .map(std::mem::forget)
+            .is_some()
     }
 
     /// Acquires the lock, blocking the thread as long as it takes.

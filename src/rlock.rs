@@ -377,7 +377,10 @@ impl<T> From<T> for RLock<T> {
 impl<T: fmt::Debug> fmt::Debug for RLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RLock")
-            .field("owner", &Owner::describe(self.owner.load(Ordering::Relaxed)))
+            .field(
+                "owner",
+                &Owner::describe(self.owner.load(Ordering::Relaxed)),
+            )
             .field("count", &self.count.load(Ordering::Relaxed))
             .field("waiters", &self.signal.waiting())
             .field("value", &self.value)

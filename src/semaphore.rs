@@ -46,7 +46,10 @@ impl Permits {
 
     async fn take(&self) {
         if !self.try_take() {
-            wait_until(&self.signal.event, &self.signal, || self.try_take().then_some(())).await;
+            wait_until(&self.signal.event, &self.signal, || {
+                self.try_take().then_some(())
+            })
+            .await;
         }
     }
 
@@ -220,7 +223,10 @@ macro_rules! acquire_forms {
             #[doc = concat!("let sem = ambisync::", stringify!($ty), "::new(0);")]
             /// assert!(sem.acquire_timeout_blocking(Duration::from_millis(5)).is_none());
             /// ```
-            pub fn acquire_timeout_blocking(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+            pub fn acquire_timeout_blocking(
+                &self,
+                timeout: Duration,
+            ) -> Option<SemaphorePermit<'_>> {
                 self.permits
                     .take_deadline(deadline_after(timeout), "acquire_timeout_blocking")
                     .then(|| self.permit())
@@ -281,9 +287,9 @@ macro_rules! acquire_forms {
             /// # drop(permit);
             /// ```
             pub fn try_acquire_owned(self: &Arc<Self>) -> Option<OwnedSemaphorePermit> {
-                self.permits.try_take().then(|| {
-                    OwnedSemaphorePermit::adopt(OwnedSemaphore::$owned(Arc::clone(self)))
-                })
+                self.permits
+                    .try_take()
+                    .then(|| OwnedSemaphorePermit::adopt(OwnedSemaphore::$owned(Arc::clone(self))))
             }
 
             /// [`acquire_blocking`](Self::acquire_blocking) with an owned permit.

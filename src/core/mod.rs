@@ -7,6 +7,6 @@ pub(crate) mod signal;
 pub(crate) mod wait;
 
 pub(crate) use signal::Signal;
-pub(crate) use wait::{Registration, WaiterCount, block_until, deadline_after, wait_until};
 #[cfg(feature = "tokio")]
 pub(crate) use wait::with_timeout;
+pub(crate) use wait::{Registration, WaiterCount, block_until, deadline_after, wait_until};

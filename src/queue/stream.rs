@@ -1,0 +1,96 @@
+//! [`QueueStream`]: a queue's items as a `futures::Stream`.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use event_listener::EventListener;
+use futures_core::Stream;
+
+use super::{OrderedQueue, QueueOrder};
+use crate::core::Registration;
+use crate::core::Signal;
+
+/// The items of a queue as a [`Stream`], from
+/// [`OrderedQueue::stream`]; it ends once the queue is shut down and empty.
+///
+/// Cancel safe like [`get`](OrderedQueue::get): dropping the stream, or a
+/// `next()` future, takes no item.
+///
+/// ```
+/// use futures::StreamExt;
+/// # futures::executor::block_on(async {
+/// let queue = ambisync::Queue::unbounded();
+/// queue.try_put("a").unwrap();
+/// let mut stream = queue.stream();
+/// assert_eq!(stream.next().await, Some("a"));
+/// queue.shutdown();
+/// assert_eq!(stream.next().await, None);
+/// # });
+/// ```
+#[must_use = "streams do nothing unless polled"]
+pub struct QueueStream<'a, T, O: QueueOrder<T>> {
+    queue: &'a OrderedQueue<T, O>,
+    /// Counts this stream as a waiting getter from its first wait on.
+    registration: Option<Registration<'a, Signal>>,
+    listener: Option<EventListener>,
+    ended: bool,
+}
+
+impl<'a, T, O: QueueOrder<T>> QueueStream<'a, T, O> {
+    pub(super) fn new(queue: &'a OrderedQueue<T, O>) -> Self {
+        QueueStream {
+            queue,
+            registration: None,
+            listener: None,
+            ended: false,
+        }
+    }
+}
+
+// No field is structurally pinned: the listener is boxed by event-listener.
+impl<T, O: QueueOrder<T>> Unpin for QueueStream<'_, T, O> {}
+
+impl<T, O: QueueOrder<T>> Stream for QueueStream<'_, T, O> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        loop {
+            if let Some(listener) = this.listener.as_mut() {
+                match Pin::new(listener).poll(cx) {
+                    Poll::Ready(()) => this.listener = None,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            match this.queue.take() {
+                Some(Ok(item)) => return Poll::Ready(Some(item)),
+                Some(Err(_)) => {
+                    this.ended = true;
+                    this.registration = None;
+                    return Poll::Ready(None);
+                }
+                None => {}
+            }
+            let signal = &this.queue.not_empty;
+            if this.registration.is_none() {
+                this.registration = Some(Registration::new(signal));
+            }
+            // Listen, then check again: an item put in between is seen by the
+            // check, or its notification reaches the listener.
+            this.listener = Some(signal.event.listen());
+        }
+    }
+}
+
+impl<T, O: QueueOrder<T>> fmt::Debug for QueueStream<'_, T, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueStream")
+            .field("queue", &self.queue)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
