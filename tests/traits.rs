@@ -1,0 +1,163 @@
+//! Compile-time checks of the contract's auto-trait promises: every public
+//! type is `Send + Sync` where its contents allow and `Debug`; every future is
+//! `Send` (so it can be held across `.await` in `tokio::spawn`); guards,
+//! owned permits, timers and errors are `Send`; errors are `Send + Sync`.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ambisync::*;
+
+fn send_sync<T: Send + Sync>(_: &T) {}
+fn send<T: Send>(_: &T) {}
+fn debug<T: Debug>(_: &T) {}
+fn error<T: std::error::Error + Send + Sync + 'static>() {}
+
+#[test]
+fn primitives_are_send_sync_and_debug() {
+    let lock = Lock::new(0u32);
+    let rlock = RLock::new(0u32);
+    let condition = Condition::new();
+    let event = Event::new();
+    let semaphore = Semaphore::new(1);
+    let bounded = BoundedSemaphore::new(1);
+    let barrier = Barrier::new(1);
+    let queue: Queue<String> = Queue::unbounded();
+    let lifo: LifoQueue<String> = LifoQueue::unbounded();
+    let priority: PriorityQueue<String> = PriorityQueue::unbounded();
+    send_sync(&lock);
+    send_sync(&rlock);
+    send_sync(&condition);
+    send_sync(&event);
+    send_sync(&semaphore);
+    send_sync(&bounded);
+    send_sync(&barrier);
+    send_sync(&queue);
+    send_sync(&lifo);
+    send_sync(&priority);
+    debug(&lock);
+    debug(&rlock);
+    debug(&condition);
+    debug(&event);
+    debug(&semaphore);
+    debug(&bounded);
+    debug(&barrier);
+    debug(&queue);
+    debug(&lifo);
+    debug(&priority);
+    debug(&queue.stream());
+}
+
+#[test]
+fn guards_and_permits_are_send() {
+    let lock = Arc::new(Lock::new(0u32));
+    let rlock = RLock::new(0u32);
+    let semaphore = Arc::new(Semaphore::new(2));
+    let guard = lock.try_lock().unwrap();
+    send_sync(&guard);
+    debug(&guard);
+    drop(guard);
+    let owned = lock.try_lock_owned().unwrap();
+    send_sync(&owned);
+    debug(&owned);
+    let rguard = rlock.try_lock().unwrap();
+    send(&rguard);
+    debug(&rguard);
+    let permit = semaphore.try_acquire().unwrap();
+    send_sync(&permit);
+    debug(&permit);
+    let owned_permit = semaphore.try_acquire_owned().unwrap();
+    send_sync(&owned_permit);
+    debug(&owned_permit);
+}
+
+#[test]
+fn errors_are_send_sync_errors() {
+    error::<ReleaseError>();
+    error::<BoundedReleaseError>();
+    error::<BrokenBarrierError>();
+    error::<PutError<String>>();
+    error::<GetError>();
+    error::<TaskDoneError>();
+}
+
+/// Holds every future across an `.await` inside `tokio::spawn`, which only
+/// compiles if they are all `Send`.
+#[tokio::test]
+async fn futures_are_send() {
+    let lock = Arc::new(Lock::new(0u32));
+    let rlock = Arc::new(RLock::new(0u32));
+    let condition = Arc::new(Condition::new());
+    let event = Arc::new(Event::new());
+    let semaphore = Arc::new(Semaphore::new(1));
+    let bounded = Arc::new(BoundedSemaphore::new(1));
+    let barrier = Arc::new(Barrier::new(1));
+    let queue: Arc<Queue<String>> = Arc::new(Queue::unbounded());
+    tokio::spawn(async move {
+        let guard = lock.lock().await;
+        tokio::task::yield_now().await;
+        let guard = condition.wait_for(guard, |_| true).await;
+        drop(guard);
+        let owned = lock.lock_owned().await;
+        tokio::task::yield_now().await;
+        drop(owned);
+        let rguard = rlock.lock().await;
+        tokio::task::yield_now().await;
+        let rguard = condition.wait_for(rguard, |_| true).await;
+        drop(rguard);
+        event.set();
+        event.wait().await;
+        let permit = semaphore.acquire().await;
+        tokio::task::yield_now().await;
+        drop(permit);
+        let permit = bounded.acquire_owned().await;
+        tokio::task::yield_now().await;
+        drop(permit);
+        barrier.wait().await.unwrap();
+        queue.put("item".to_string()).await.unwrap();
+        queue.get().await.unwrap();
+        queue.task_done().unwrap();
+        queue.join().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn timeout_futures_are_send() {
+    let lock = Arc::new(Lock::new(0u32));
+    let condition = Arc::new(Condition::new());
+    let queue: Arc<Queue<String>> = Arc::new(Queue::bounded(1));
+    tokio::spawn(async move {
+        let guard = lock.lock_timeout(Duration::from_secs(10)).await.unwrap();
+        let (guard, _) = condition.wait_timeout(guard, Duration::ZERO).await;
+        tokio::task::yield_now().await;
+        drop(guard);
+        queue.put_timeout("a".into(), Duration::ZERO).await.unwrap();
+        assert!(queue.get_timeout(Duration::ZERO).await.is_ok());
+    })
+    .await
+    .unwrap();
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn timer_is_send_sync() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let timer = runtime.block_on(async { Timer::after(Duration::ZERO, async { 1u8 }) });
+    send_sync(&timer);
+    debug(&timer);
+    assert_eq!(
+        timer.join_timeout_blocking(Duration::from_secs(10)),
+        Some(1)
+    );
+}
+
+#[test]
+fn small_footprint() {
+    // The uncontended state of the simplest primitives fits in two words.
+    assert!(std::mem::size_of::<Lock<()>>() <= 16);
+    assert!(std::mem::size_of::<Event>() <= 16);
+}
