@@ -12,15 +12,16 @@
 //! either holds an unconsumed notification (event-listener passes it on when
 //! the listener drops) or has already completed: nothing is lost.
 
+use std::sync::atomic::{Ordering, fence};
 use std::time::{Duration, Instant};
 
 use event_listener::{Event, Listener, listener};
 
 /// Counts the waiters of one event, so that releasers notify only when needed.
 ///
-/// `register` must be ordered before the listener is inserted and the second
-/// attempt (it is an `SeqCst` read-modify-write); releasers must make the
-/// released unit visible before they read the count (see [`Signal`]).
+/// Registration is followed by a `SeqCst` fence, so it is ordered before the
+/// listener is inserted and the state re-checked; releasers make the released
+/// unit visible, fence, then read the count (see `Signal`).
 pub(crate) trait WaiterCount {
     fn register(&self);
     fn unregister(&self);
@@ -32,6 +33,9 @@ pub(crate) struct Registration<'a, C: WaiterCount>(&'a C);
 impl<'a, C: WaiterCount> Registration<'a, C> {
     pub(crate) fn new(count: &'a C) -> Self {
         count.register();
+        // Pairs with the fence releasers issue before reading the count: the
+        // waiter's later re-check cannot be ordered before its registration.
+        fence(Ordering::SeqCst);
         Registration(count)
     }
 }
