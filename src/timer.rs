@@ -135,7 +135,11 @@ impl<T: Send + 'static> Timer<T> {
             signal: Signal::new(),
         });
         let task = Arc::clone(&shared);
+        // If the runtime drops this task (it shut down) before the call
+        // returned, the guard ends the timer so that joiners do not wait forever.
+        let guard = EndIfDropped(Arc::clone(&shared));
         tokio::spawn(async move {
+            let _guard = guard;
             let cancel = wait_until(&task.signal.event, &task.signal, || task.cancelled());
             if tokio::time::timeout(delay, cancel).await.is_ok() || !task.begin() {
                 return;
@@ -324,6 +328,24 @@ impl<T> fmt::Debug for Timer<T> {
             Stage::Cancelled => "cancelled",
         };
         f.debug_struct("Timer").field("stage", &stage).finish()
+    }
+}
+
+/// Ends a timer whose task was dropped before its call returned: `Cancelled`
+/// if the call never began, `Finished(None)` if it was running; joiners get
+/// `None`. Does nothing once the timer ended normally.
+struct EndIfDropped<T>(Arc<Shared<T>>);
+
+impl<T> Drop for EndIfDropped<T> {
+    fn drop(&mut self) {
+        let mut stage = self.0.stage();
+        *stage = match *stage {
+            Stage::Waiting => Stage::Cancelled,
+            Stage::Running => Stage::Finished(None),
+            _ => return,
+        };
+        drop(stage);
+        self.0.signal.notify_all();
     }
 }
 

@@ -31,7 +31,7 @@ use crate::core::Signal;
 #[must_use = "streams do nothing unless polled"]
 pub struct QueueStream<'a, T, O: QueueOrder<T>> {
     queue: &'a OrderedQueue<T, O>,
-    /// Counts this stream as a waiting getter from its first wait on.
+    /// Counts this stream as a waiting getter while it waits for an item.
     registration: Option<Registration<'a, Signal>>,
     listener: Option<EventListener>,
     ended: bool,
@@ -67,7 +67,12 @@ impl<T, O: QueueOrder<T>> Stream for QueueStream<'_, T, O> {
                 }
             }
             match this.queue.take() {
-                Some(Ok(item)) => return Poll::Ready(Some(item)),
+                Some(Ok(item)) => {
+                    // Between items the stream waits for nothing: stop counting
+                    // it in `waiting_getters` (no listener is held here).
+                    this.registration = None;
+                    return Poll::Ready(Some(item));
+                }
                 Some(Err(_)) => {
                     this.ended = true;
                     this.registration = None;

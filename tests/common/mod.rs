@@ -39,7 +39,10 @@ pub fn join_within<T>(what: &str, handle: JoinHandle<T>) -> T {
 pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + LIMIT;
     while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not reached within {LIMIT:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached within {LIMIT:?}"
+        );
         std::thread::sleep(Duration::from_micros(200));
     }
 }
@@ -48,7 +51,10 @@ pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
 pub async fn eventually_async(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + LIMIT;
     while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not reached within {LIMIT:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached within {LIMIT:?}"
+        );
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
 }
