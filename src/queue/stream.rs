@@ -17,6 +17,12 @@ use crate::core::Signal;
 /// Cancel safe like [`get`](OrderedQueue::get): dropping the stream, or a
 /// `next()` future, takes no item.
 ///
+/// A stream that waited keeps listening between `next()` calls, so a wake-up
+/// for a new item may go to it rather than to a waiting `get()`. A stream that
+/// is kept but no longer polled (say, after its `next()` lost a `select!`)
+/// holds that wake-up until it is polled or dropped: drop streams you stop
+/// polling, or use [`get`](OrderedQueue::get) in `select!` loops.
+///
 /// ```
 /// use futures::StreamExt;
 /// # futures::executor::block_on(async {
