@@ -339,7 +339,11 @@ impl<T> Lock<T> {
     /// Clears the locked bit and wakes a waiter if there is one.
     #[inline]
     fn unlock(&self) {
-        let before = self.state.fetch_sub(LOCKED, Ordering::Release);
+        // Clear the bit rather than subtract it: on `Lock<()>` a raw
+        // `release()` by anybody may already have cleared it (Python lets any
+        // caller release a held lock), and subtracting would then underflow
+        // into "locked forever, with usize::MAX / 2 waiters".
+        let before = self.state.fetch_and(!LOCKED, Ordering::Release);
         if before >= WAITER {
             // Only one waiter can take the lock, so "at least one notified" is
             // exactly right: an already-woken waiter that has not run yet will
@@ -474,6 +478,13 @@ impl<T: fmt::Debug> fmt::Debug for Lock<T> {
         let mut out = f.debug_struct("Lock");
         out.field("locked", &(state & LOCKED != 0))
             .field("waiters", &(state / WAITER));
+        // A zero-sized value (`Lock<()>`, the one with a raw `release()`) has
+        // nothing to show, so do not take the lock for it: a concurrent
+        // `release()` of the unlocked lock would release that momentary hold
+        // and return `Ok` instead of `Err(NotLocked)`.
+        if size_of::<T>() == 0 {
+            return out.finish_non_exhaustive();
+        }
         match self.try_lock() {
             Some(guard) => out.field("value", &&*guard),
             None => out.field("value", &format_args!("<locked>")),

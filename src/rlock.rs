@@ -79,8 +79,11 @@ impl<T> RLock<T> {
         if let Some(guard) = self.try_lock() {
             return guard;
         }
-        let me = Owner::current();
-        wait_until(&self.signal.event, &self.signal, || self.try_lock_as(me, 1)).await
+        // The owner is the caller when the lock is taken, not when the wait
+        // began: without task identity, a task of a multi-threaded executor
+        // may resume on another thread, which then holds the lock and must be
+        // able to re-enter it.
+        wait_until(&self.signal.event, &self.signal, || self.try_lock()).await
     }
 
     /// [`lock`](RLock::lock) for at most `timeout`; `None` if it timed out.
@@ -323,7 +326,12 @@ impl RLock<()> {
     /// assert!(lock.is_owned());
     /// ```
     pub fn acquire_blocking(&self) {
-        std::mem::forget(self.lock_blocking());
+        // Not `lock_blocking()`: the "blocking inside a runtime" panic must
+        // name this method (and `acquire(..)`), as `Lock::acquire_blocking` does.
+        std::mem::forget(
+            self.lock_deadline(None, "acquire_blocking")
+                .expect("waiting without a deadline cannot time out"),
+        );
     }
 
     /// Acquires one level, blocking the thread for at most `timeout`; `true`
@@ -444,11 +452,7 @@ impl<'a, T> crate::condition::sealed::Sealed for RLockGuard<'a, T> {
         let lock = self.lock;
         std::mem::forget(self);
         let levels = lock.unlock_all();
-        UnlockedRLock {
-            lock,
-            levels,
-            owner: Owner::current(),
-        }
+        UnlockedRLock { lock, levels }
     }
 }
 
@@ -459,7 +463,6 @@ impl<T> crate::condition::ConditionGuard for RLockGuard<'_, T> {}
 pub struct UnlockedRLock<'a, T> {
     lock: &'a RLock<T>,
     levels: usize,
-    owner: Owner,
 }
 
 impl<T> fmt::Debug for UnlockedRLock<'_, T> {
@@ -474,8 +477,10 @@ impl<'a, T> crate::condition::sealed::Unlocked for UnlockedRLock<'a, T> {
     type Guard = RLockGuard<'a, T>;
     fn try_relock(&self) -> Option<Self::Guard> {
         // One guard comes back; it stands for all the levels restored, the
-        // others belonging to guards the owner still holds.
-        self.lock.try_lock_as(self.owner, self.levels)
+        // others belonging to guards the owner still holds. They go to the
+        // caller that relocks (as in `lock`), which is the one that waited
+        // unless a task resumed on another thread without task identity.
+        self.lock.try_lock_as(Owner::current(), self.levels)
     }
     fn event(&self) -> &event_listener::Event {
         &self.lock.signal.event
