@@ -21,6 +21,11 @@ use crate::error::ReleaseError;
 /// - tokio reuses the id of a finished task: a task must not end while it
 ///   holds a raw [`acquire`](RLock::acquire) (guards release themselves).
 ///   `Debug` shows the owner, to find such a leak.
+/// - Outside tokio tasks (other executors, or without the `tokio` feature)
+///   the owner is the OS thread, so two tasks that run on one thread count as
+///   one owner and do not exclude each other. Use [`Lock`](crate::Lock) for
+///   exclusion between such tasks; `RLock` there is for threads and for
+///   re-entry within one task.
 ///
 /// Guards give shared access (`&T`), since the owner may hold several at once;
 /// put a `Cell`/`RefCell` or atomics inside for mutation.
