@@ -33,6 +33,10 @@ struct State {
     /// Tickets of arrivals withdrawn from the current round (dropped waits),
     /// so that the indexes of a round stay exactly `0..parties`.
     withdrawn: Vec<usize>,
+    /// How many rounds have tripped. A waiter whose round tripped leaves with
+    /// its index even if the barrier broke (a later arrival's timeout, an
+    /// `abort`) before it got to look: one round never has mixed outcomes.
+    trips: u64,
 }
 
 impl State {
@@ -60,8 +64,9 @@ impl State {
 enum Arrival {
     /// This caller completed the round and must run the action.
     Last(usize),
-    /// This caller waits for the round, with this ticket.
-    Waiting(usize),
+    /// This caller waits for the round, with this ticket; the second field is
+    /// `State::trips` at arrival, to recognize when its round has tripped.
+    Waiting(usize, u64),
 }
 
 /// A barrier for a fixed number of parties, tasks and threads mixed.
@@ -152,6 +157,7 @@ impl Barrier {
                 inside: 0,
                 next_ticket: 0,
                 withdrawn: Vec::new(),
+                trips: 0,
             }),
             signal: Signal::new(),
         }
@@ -171,11 +177,11 @@ impl Barrier {
     /// # });
     /// ```
     pub async fn wait(&self) -> Result<usize, BrokenBarrierError> {
-        let ticket = match self.enter_async().await? {
+        let (ticket, trips) = match self.enter_async().await? {
             Arrival::Last(index) => return self.trip(index),
-            Arrival::Waiting(ticket) => ticket,
+            Arrival::Waiting(ticket, trips) => (ticket, trips),
         };
-        let mut waiter = Waiter::new(self, ticket);
+        let mut waiter = Waiter::new(self, ticket, trips);
         wait_until(&self.signal.event, &self.signal, || waiter.try_leave()).await
     }
 
@@ -203,11 +209,11 @@ impl Barrier {
             },
             None => entering.await?,
         };
-        let ticket = match arrival {
+        let (ticket, trips) = match arrival {
             Arrival::Last(index) => return self.trip(index),
-            Arrival::Waiting(ticket) => ticket,
+            Arrival::Waiting(ticket, trips) => (ticket, trips),
         };
-        let mut waiter = Waiter::new(self, ticket);
+        let mut waiter = Waiter::new(self, ticket, trips);
         let released = wait_until(&self.signal.event, &self.signal, || waiter.try_leave());
         let outcome = match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, released).await.ok(),
@@ -258,14 +264,14 @@ impl Barrier {
         let arrival = block_until(&self.signal.event, &self.signal, deadline, method, || {
             self.try_enter()
         });
-        let ticket = match arrival {
+        let (ticket, trips) = match arrival {
             None => return Err(self.expire_before_arrival()),
             Some(arrival) => match arrival? {
                 Arrival::Last(index) => return self.trip(index),
-                Arrival::Waiting(ticket) => ticket,
+                Arrival::Waiting(ticket, trips) => (ticket, trips),
             },
         };
-        let mut waiter = Waiter::new(self, ticket);
+        let mut waiter = Waiter::new(self, ticket, trips);
         let released = block_until(&self.signal.event, &self.signal, deadline, method, || {
             waiter.try_leave()
         });
@@ -390,7 +396,7 @@ impl Barrier {
                     state.phase = Phase::Tripping;
                     Some(Ok(Arrival::Last(index)))
                 } else {
-                    Some(Ok(Arrival::Waiting(ticket)))
+                    Some(Ok(Arrival::Waiting(ticket, state.trips)))
                 }
             }
         }
@@ -415,6 +421,7 @@ impl Barrier {
         let released = match (&outcome, state.phase) {
             (Ok(()), Phase::Tripping) => {
                 state.phase = Phase::Draining;
+                state.trips = state.trips.wrapping_add(1);
                 true
             }
             (Err(_), _) => {
@@ -440,14 +447,17 @@ impl Barrier {
 struct Waiter<'a> {
     barrier: &'a Barrier,
     ticket: usize,
+    /// `State::trips` when this caller arrived.
+    trips: u64,
     left: bool,
 }
 
 impl<'a> Waiter<'a> {
-    fn new(barrier: &'a Barrier, ticket: usize) -> Self {
+    fn new(barrier: &'a Barrier, ticket: usize, trips: u64) -> Self {
         Waiter {
             barrier,
             ticket,
+            trips,
             left: false,
         }
     }
@@ -455,10 +465,16 @@ impl<'a> Waiter<'a> {
     /// Leaves with the round's outcome once there is one.
     fn try_leave(&mut self) -> Option<Result<usize, BrokenBarrierError>> {
         let state = self.barrier.state();
-        let outcome = match state.phase {
-            Phase::Filling | Phase::Tripping => return None,
-            Phase::Draining => Ok(state.index_of(self.ticket)),
-            Phase::Resetting | Phase::Broken => Err(BrokenBarrierError),
+        // Our round tripped: keep its outcome even if the barrier broke since
+        // (the round's tickets are kept until its last waiter left).
+        let outcome = if state.trips != self.trips {
+            Ok(state.index_of(self.ticket))
+        } else {
+            match state.phase {
+                Phase::Filling | Phase::Tripping => return None,
+                Phase::Draining => Ok(state.index_of(self.ticket)),
+                Phase::Resetting | Phase::Broken => Err(BrokenBarrierError),
+            }
         };
         self.leave(state);
         Some(outcome)

@@ -152,8 +152,10 @@ impl Condition {
     /// # });
     /// ```
     pub async fn wait<G: ConditionGuard>(&self, guard: G) -> G {
-        let registration = Registration::new(&self.signal);
+        // Listen before registering: a waiter that `notify` can count must
+        // already be able to receive the notification.
         let listener = self.signal.event.listen();
+        let registration = Registration::new(&self.signal);
         let unlocked = guard.unlock();
         listener.await;
         drop(registration);
@@ -177,8 +179,8 @@ impl Condition {
     /// ```
     #[cfg(feature = "tokio")]
     pub async fn wait_timeout<G: ConditionGuard>(&self, guard: G, timeout: Duration) -> (G, bool) {
-        let registration = Registration::new(&self.signal);
         let mut listener = self.signal.event.listen();
+        let registration = Registration::new(&self.signal);
         let unlocked = guard.unlock();
         // On expiry the listener is dropped: a notification that arrived at
         // that very moment, unconsumed, passes on to another waiter.
@@ -355,8 +357,8 @@ impl Condition {
         method: &'static str,
     ) -> (G, bool) {
         crate::core::runtime::assert_may_block(method);
-        let registration = Registration::new(&self.signal);
         listener!(self.signal.event => listener);
+        let registration = Registration::new(&self.signal);
         let unlocked = guard.unlock();
         let notified = match deadline {
             None => {

@@ -138,9 +138,12 @@ impl Event {
         if self.is_set() {
             return;
         }
+        // Listen first, then register: a waiter that `waiters()` counts must
+        // already be able to receive `set()`'s notification, or a `set()`
+        // that sees it counted followed by a `clear()` would leave it waiting.
+        let listener = Discarding(Some(self.event.listen()));
         let waiters = Waiters(&self.state);
         let _registration = Registration::new(&waiters);
-        let listener = Discarding(Some(self.event.listen()));
         if self.is_set() {
             return;
         }
@@ -203,9 +206,10 @@ impl Event {
             return true;
         }
         crate::core::runtime::assert_may_block(method);
+        // Listen before registering, as in `wait`.
+        listener!(self.event => listener);
         let waiters = Waiters(&self.state);
         let _registration = Registration::new(&waiters);
-        listener!(self.event => listener);
         if self.is_set() {
             listener.discard();
             return true;

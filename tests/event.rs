@@ -1,0 +1,541 @@
+//! `Event` (Python `threading.Event`): the flag (`set`, `clear`, `is_set`),
+//! every waiting form, one event shared by tasks and OS threads, Python's
+//! `test_set_and_clear` (a `set()` releases every waiter present at that
+//! moment even if `clear()` follows at once), late arrivals after set+clear,
+//! dropped wait futures, `Debug`/`Send`/`Sync`, and the panic of a `_blocking`
+//! call made inside a tokio runtime.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(feature = "tokio")]
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ambisync::Event;
+use common::{LIMIT, eventually, eventually_async, join_within, poll_once, within};
+
+/// A timeout that a test waits out on purpose (generous for a noisy CI).
+const SHORT: Duration = Duration::from_millis(100);
+
+/// Joins a thread from async code without blocking the runtime while it runs.
+async fn join_thread<T>(what: &str, handle: JoinHandle<T>) -> T {
+    eventually_async(what, || handle.is_finished()).await;
+    join_within(what, handle)
+}
+
+/// Spins (yielding the CPU) until `condition` holds, failing after `LIMIT`.
+/// Tighter than `eventually`, so a racy release path gets exercised.
+fn spin_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LIMIT;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached within {LIMIT:?}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Runs `unblock` if the test is still running after `LIMIT`, so a call that
+/// wrongly blocks (instead of panicking) ends and the test fails instead of
+/// hanging. Dropping the guard (also by unwinding) disarms it.
+#[cfg(feature = "tokio")]
+struct Watchdog {
+    _disarm: mpsc::Sender<()>,
+}
+
+#[cfg(feature = "tokio")]
+fn watchdog(unblock: impl FnOnce() + Send + 'static) -> Watchdog {
+    let (disarm, armed) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(RecvTimeoutError::Timeout) = armed.recv_timeout(LIMIT) {
+            unblock();
+        }
+    });
+    Watchdog { _disarm: disarm }
+}
+
+fn spawn_blocking_waiter(event: &Arc<Event>) -> JoinHandle<()> {
+    let event = Arc::clone(event);
+    std::thread::spawn(move || event.wait_blocking())
+}
+
+// ---------------------------------------------------------------- the flag
+
+#[test]
+fn a_new_event_is_clear() {
+    let event = Event::new();
+    assert!(!event.is_set());
+    assert_eq!(event.waiters(), 0);
+    assert!(!Event::default().is_set());
+}
+
+#[test]
+fn set_and_clear_toggle_the_flag() {
+    let event = Event::new();
+    event.set();
+    assert!(event.is_set());
+    event.set(); // setting twice is harmless
+    assert!(event.is_set());
+    event.clear();
+    assert!(!event.is_set());
+    event.clear();
+    assert!(!event.is_set());
+}
+
+// ------------------------------------------------- waiting on a set flag
+
+#[tokio::test]
+async fn wait_returns_at_once_when_the_flag_is_set() {
+    let event = Event::new();
+    event.set();
+    within("wait() on a set event", event.wait()).await;
+    assert!(event.is_set(), "waiting does not consume the flag");
+}
+
+#[test]
+fn wait_blocking_returns_at_once_when_the_flag_is_set() {
+    let event = Arc::new(Event::new());
+    event.set();
+    let waiter = spawn_blocking_waiter(&event);
+    join_within("wait_blocking() on a set event", waiter);
+}
+
+#[test]
+fn wait_timeout_blocking_returns_true_at_once_when_the_flag_is_set() {
+    let event = Event::new();
+    event.set();
+    // A long timeout: returning at all proves it did not wait it out.
+    let started = Instant::now();
+    assert!(event.wait_timeout_blocking(Duration::from_secs(60)));
+    assert!(started.elapsed() < LIMIT);
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn wait_timeout_returns_true_at_once_when_the_flag_is_set() {
+    let event = Event::new();
+    event.set();
+    assert!(
+        within(
+            "wait_timeout on a set event",
+            event.wait_timeout(Duration::from_secs(60))
+        )
+        .await
+    );
+}
+
+// ------------------------------------------------------------- timeouts
+
+#[test]
+fn wait_timeout_blocking_returns_false_after_its_timeout() {
+    let event = Event::new();
+    let started = Instant::now();
+    assert!(!event.wait_timeout_blocking(SHORT));
+    assert!(
+        started.elapsed() >= SHORT,
+        "returned after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        event.waiters(),
+        0,
+        "a timed-out waiter is no longer counted"
+    );
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn wait_timeout_returns_false_after_its_timeout() {
+    let event = Event::new();
+    let started = Instant::now();
+    assert!(!within("wait_timeout", event.wait_timeout(SHORT)).await);
+    assert!(
+        started.elapsed() >= SHORT,
+        "returned after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        event.waiters(),
+        0,
+        "a timed-out waiter is no longer counted"
+    );
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn wait_timeout_returns_true_when_a_thread_sets_the_flag_in_time() {
+    let event = Arc::new(Event::new());
+    let waiter = tokio::spawn({
+        let event = Arc::clone(&event);
+        async move { event.wait_timeout(LIMIT * 6).await }
+    });
+    eventually_async("the task waits", || event.waiters() == 1).await;
+    let setter = std::thread::spawn({
+        let event = Arc::clone(&event);
+        move || event.set()
+    });
+    join_thread("setter thread", setter).await;
+    assert!(within("wait_timeout woken by set()", waiter).await.unwrap());
+}
+
+#[tokio::test]
+async fn wait_timeout_blocking_returns_true_when_a_task_sets_the_flag_in_time() {
+    let event = Arc::new(Event::new());
+    let waiter = std::thread::spawn({
+        let event = Arc::clone(&event);
+        move || event.wait_timeout_blocking(LIMIT * 6)
+    });
+    eventually_async("the thread waits", || event.waiters() == 1).await;
+    tokio::spawn({
+        let event = Arc::clone(&event);
+        async move { event.set() }
+    })
+    .await
+    .unwrap();
+    assert!(join_thread("wait_timeout_blocking woken by set()", waiter).await);
+}
+
+// ---------------------------------------------- one object, tasks and threads
+
+#[tokio::test]
+async fn a_waiting_task_is_woken_by_a_thread() {
+    let event = Arc::new(Event::new());
+    let waiter = tokio::spawn({
+        let event = Arc::clone(&event);
+        async move { event.wait().await }
+    });
+    eventually_async("the task waits", || event.waiters() == 1).await;
+    let setter = std::thread::spawn({
+        let event = Arc::clone(&event);
+        move || event.set()
+    });
+    join_thread("setter thread", setter).await;
+    within("task woken by a thread's set()", waiter)
+        .await
+        .unwrap();
+    assert_eq!(event.waiters(), 0);
+}
+
+#[tokio::test]
+async fn a_thread_blocked_in_wait_blocking_is_woken_by_a_task() {
+    let event = Arc::new(Event::new());
+    let waiter = spawn_blocking_waiter(&event);
+    eventually_async("the thread waits", || event.waiters() == 1).await;
+    tokio::spawn({
+        let event = Arc::clone(&event);
+        async move { event.set() }
+    })
+    .await
+    .unwrap();
+    join_thread("thread woken by a task's set()", waiter).await;
+    assert_eq!(event.waiters(), 0);
+}
+
+#[tokio::test]
+async fn wait_blocking_inside_spawn_blocking_is_allowed_and_woken_by_a_task() {
+    let event = Arc::new(Event::new());
+    let waiter = tokio::task::spawn_blocking({
+        let event = Arc::clone(&event);
+        move || event.wait_blocking()
+    });
+    eventually_async("the spawn_blocking thread waits", || event.waiters() == 1).await;
+    event.set();
+    within("spawn_blocking waiter", waiter).await.unwrap();
+}
+
+#[test]
+fn wait_works_on_a_non_tokio_executor() {
+    let event = Arc::new(Event::new());
+    let waiter = std::thread::spawn({
+        let event = Arc::clone(&event);
+        move || futures::executor::block_on(event.wait())
+    });
+    eventually("the futures-executor task waits", || event.waiters() == 1);
+    event.set();
+    join_within("task on futures::executor woken by set()", waiter);
+}
+
+// ------------------------------------------------ set() immediately followed by clear()
+
+/// Starts every kind of waiter on `event`; returns the tasks and the threads.
+/// Each reports whether it saw the flag set (plain waits always say `true`).
+fn start_every_kind_of_waiter(
+    event: &Arc<Event>,
+) -> (Vec<tokio::task::JoinHandle<bool>>, Vec<JoinHandle<bool>>) {
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let event = Arc::clone(event);
+        tasks.push(tokio::spawn(async move {
+            event.wait().await;
+            true
+        }));
+    }
+    #[cfg(feature = "tokio")]
+    for _ in 0..2 {
+        let event = Arc::clone(event);
+        tasks.push(tokio::spawn(
+            async move { event.wait_timeout(LIMIT * 6).await },
+        ));
+    }
+    let mut threads = Vec::new();
+    for _ in 0..2 {
+        let plain = Arc::clone(event);
+        threads.push(std::thread::spawn(move || {
+            plain.wait_blocking();
+            true
+        }));
+        let timed = Arc::clone(event);
+        threads.push(std::thread::spawn(move || {
+            timed.wait_timeout_blocking(LIMIT * 6)
+        }));
+    }
+    (tasks, threads)
+}
+
+#[tokio::test]
+async fn set_then_clear_at_once_releases_every_waiting_task_and_thread() {
+    let event = Arc::new(Event::new());
+    let (tasks, threads) = start_every_kind_of_waiter(&event);
+    let expected = tasks.len() + threads.len();
+    eventually_async("all waiters registered", || event.waiters() == expected).await;
+
+    event.set();
+    event.clear();
+
+    for (i, task) in tasks.into_iter().enumerate() {
+        let saw_set = within(&format!("task waiter {i} after set+clear"), task)
+            .await
+            .unwrap();
+        assert!(
+            saw_set,
+            "task waiter {i} present at set() must report the flag as set"
+        );
+    }
+    for (i, thread) in threads.into_iter().enumerate() {
+        let saw_set = join_thread(&format!("thread waiter {i} after set+clear"), thread).await;
+        assert!(
+            saw_set,
+            "thread waiter {i} present at set() must report the flag as set"
+        );
+    }
+    assert!(!event.is_set());
+    assert_eq!(event.waiters(), 0);
+}
+
+#[test]
+fn set_then_clear_releases_all_waiting_threads_over_many_rounds() {
+    // Each round: the threads start waiting, the moment the last one is
+    // counted by `waiters()` the flag is set and cleared, and all must
+    // return. Many rounds, because a waiter that is counted before it can
+    // receive the notification is lost only when set+clear hits that window.
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 20_000;
+    let event = Arc::new(Event::new());
+    let returned = Arc::new(AtomicUsize::new(0));
+    // The round the threads may wait in: a released thread must not wait
+    // again before `clear()`, or it would see the flag still set.
+    let round_open = Arc::new(AtomicUsize::new(usize::MAX));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let (event, returned) = (Arc::clone(&event), Arc::clone(&returned));
+            let round_open = Arc::clone(&round_open);
+            std::thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    spin_until(&format!("thread {i}: round {round} opens"), || {
+                        round_open.load(Ordering::SeqCst) == round
+                    });
+                    if i % 2 == 0 {
+                        event.wait_blocking();
+                    } else {
+                        assert!(event.wait_timeout_blocking(LIMIT * 6));
+                    }
+                    returned.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for round in 0..ROUNDS {
+        round_open.store(round, Ordering::SeqCst);
+        spin_until(&format!("round {round}: all threads wait"), || {
+            event.waiters() == THREADS
+        });
+        event.set();
+        event.clear();
+        spin_until(
+            &format!("round {round}: every waiter present at set() released"),
+            || returned.load(Ordering::SeqCst) == THREADS * (round + 1),
+        );
+    }
+    for thread in threads {
+        join_within("waiter thread", thread);
+    }
+}
+
+#[test]
+fn a_waiter_arriving_after_set_and_clear_is_not_released() {
+    let event = Arc::new(Event::new());
+    event.set();
+    event.clear();
+
+    let mut late = Box::pin(event.wait());
+    assert!(
+        poll_once(&mut late).is_none(),
+        "a wait after set+clear must wait"
+    );
+    let started = Instant::now();
+    assert!(
+        !event.wait_timeout_blocking(SHORT),
+        "a blocking wait after set+clear must time out"
+    );
+    assert!(started.elapsed() >= SHORT);
+    assert!(poll_once(&mut late).is_none(), "still waiting");
+
+    event.set();
+    assert!(poll_once(&mut late).is_some(), "the next set() releases it");
+}
+
+// ------------------------------------------------------- dropped wait futures
+
+#[tokio::test]
+async fn a_dropped_pending_wait_is_no_longer_counted() {
+    let event = Event::new();
+    let mut waits: Vec<_> = (0..3).map(|_| Box::pin(event.wait())).collect();
+    for wait in &mut waits {
+        assert!(poll_once(wait).is_none());
+    }
+    assert_eq!(event.waiters(), 3);
+    waits.pop();
+    assert_eq!(event.waiters(), 2);
+    waits.clear();
+    assert_eq!(event.waiters(), 0);
+    // The event still works.
+    event.set();
+    within("wait after dropped waits", event.wait()).await;
+}
+
+#[tokio::test]
+async fn a_notified_wait_dropped_before_polling_does_not_release_a_later_task() {
+    let event = Event::new();
+    let mut early = Box::pin(event.wait());
+    assert!(poll_once(&mut early).is_none());
+    event.set(); // notifies `early`...
+    event.clear();
+    let mut later = Box::pin(event.wait());
+    assert!(poll_once(&mut later).is_none(), "arrived after set+clear");
+    drop(early); // ...which is cancelled without consuming the notification
+    assert!(
+        poll_once(&mut later).is_none(),
+        "the dropped waiter's notification must not release a waiter that came after clear()"
+    );
+    assert!(
+        tokio::time::timeout(SHORT, &mut later).await.is_err(),
+        "the later waiter must not be released without a new set()"
+    );
+    event.set();
+    within("later waiter after a new set()", later).await;
+}
+
+#[test]
+fn a_notified_wait_dropped_before_polling_does_not_release_a_later_thread() {
+    let event = Arc::new(Event::new());
+    let mut early = Box::pin(event.wait());
+    assert!(poll_once(&mut early).is_none());
+    event.set();
+    event.clear();
+    let later = std::thread::spawn({
+        let event = Arc::clone(&event);
+        move || event.wait_timeout_blocking(SHORT * 3)
+    });
+    eventually("the later thread waits", || event.waiters() == 2);
+    drop(early);
+    assert!(
+        !join_within("later thread", later),
+        "the dropped waiter's notification must not release a thread that came after clear()"
+    );
+}
+
+// ------------------------------------------------------ blocking inside a runtime
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+#[should_panic(expected = "wait_blocking")]
+async fn wait_blocking_inside_a_runtime_panics_naming_the_method() {
+    let event = Arc::new(Event::new());
+    let _watchdog = watchdog({
+        let event = Arc::clone(&event);
+        move || event.set()
+    });
+    event.wait_blocking();
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+#[should_panic(expected = "wait_timeout_blocking")]
+async fn wait_timeout_blocking_inside_a_runtime_panics_naming_the_method() {
+    let event = Event::new();
+    // If it does not panic it returns false after 10 ms: the test then fails.
+    event.wait_timeout_blocking(Duration::from_millis(10));
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn wait_blocking_inside_a_spawned_task_panics_naming_the_async_form() {
+    let event = Arc::new(Event::new());
+    let _watchdog = watchdog({
+        let event = Arc::clone(&event);
+        move || event.set()
+    });
+    let task = tokio::spawn({
+        let event = Arc::clone(&event);
+        async move { event.wait_blocking() }
+    });
+    let error = within("task calling wait_blocking", task)
+        .await
+        .expect_err("wait_blocking inside a task must panic, not block");
+    let message = panic_message(error.into_panic());
+    assert!(message.contains("wait_blocking"), "message: {message}");
+    assert!(message.contains("wait("), "names the async form: {message}");
+}
+
+#[cfg(feature = "tokio")]
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "<non-string panic>".into()),
+    }
+}
+
+// ------------------------------------------------------------ traits and Debug
+
+#[test]
+fn event_and_its_futures_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<Event>();
+    let event = Event::new();
+    send(&event.wait());
+    #[cfg(feature = "tokio")]
+    send(&event.wait_timeout(SHORT));
+}
+
+#[test]
+fn debug_shows_the_flag_and_the_waiters() {
+    let event = Arc::new(Event::new());
+    let clear = format!("{event:?}");
+    assert!(clear.contains("false"), "{clear}");
+    let waiter = spawn_blocking_waiter(&event);
+    eventually("the thread waits", || event.waiters() == 1);
+    let waiting = format!("{event:?}");
+    assert!(waiting.contains("waiters: 1"), "{waiting}");
+    event.set();
+    join_within("waiter", waiter);
+    let set = format!("{event:?}");
+    assert!(set.contains("true"), "{set}");
+}

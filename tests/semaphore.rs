@@ -1,0 +1,1156 @@
+//! `Semaphore` and `BoundedSemaphore` (Python `threading.Semaphore` and
+//! `BoundedSemaphore`): every acquire form (borrowed and owned, async,
+//! timeout, try, blocking), RAII permits and `forget()`, one semaphore shared
+//! by tasks and threads, `release`/`release_n` (unbounded) and
+//! `BoundedReleaseError` (bounded), releases that wake exactly as many waiters
+//! as they free permits (back-to-back releases and permit drops wake both
+//! waiters), cancel safety (a woken waiter that is dropped passes its permit
+//! on, an expiring `acquire_timeout` loses nothing), stress with tasks and
+//! threads, `Debug`/`Send`/`Sync`, and the panic of a `_blocking` call made
+//! inside a tokio runtime.
+//!
+//! The behaviour common to both types is written once, in `both_types!`, and
+//! instantiated as the modules `semaphore` and `bounded_semaphore`.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(feature = "tokio")]
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ambisync::{BoundedReleaseError, BoundedSemaphore, OwnedSemaphorePermit, Semaphore};
+use common::{LIMIT, eventually, eventually_async, join_within, poll_once, within};
+
+/// A timeout that a test waits out on purpose (generous for a noisy CI).
+const SHORT: Duration = Duration::from_millis(100);
+
+/// Joins a thread from async code without blocking the runtime while it runs.
+async fn join_thread<T>(what: &str, handle: JoinHandle<T>) -> T {
+    eventually_async(what, || handle.is_finished()).await;
+    join_within(what, handle)
+}
+
+/// Runs `unblock` if the test is still running after `LIMIT`, so a call that
+/// wrongly blocks (instead of panicking) ends and the test fails instead of
+/// hanging. Dropping the guard (also by unwinding) disarms it.
+#[cfg(feature = "tokio")]
+struct Watchdog {
+    _disarm: mpsc::Sender<()>,
+}
+
+#[cfg(feature = "tokio")]
+fn watchdog(unblock: impl FnOnce() + Send + 'static) -> Watchdog {
+    let (disarm, armed) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(RecvTimeoutError::Timeout) = armed.recv_timeout(LIMIT) {
+            unblock();
+        }
+    });
+    Watchdog { _disarm: disarm }
+}
+
+#[cfg(feature = "tokio")]
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "<non-string panic>".into()),
+    }
+}
+
+/// Counts the holders of a permit and remembers the highest count seen.
+#[derive(Default)]
+struct InFlight {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl InFlight {
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+    }
+    /// Must be called before the permit is given back.
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn every_public_type_is_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Semaphore>();
+    send_sync::<BoundedSemaphore>();
+    send_sync::<OwnedSemaphorePermit>();
+    send_sync::<ambisync::SemaphorePermit<'static>>();
+    send_sync::<BoundedReleaseError>();
+}
+
+macro_rules! both_types {
+    ($module:ident, $Sem:ident) => {
+        mod $module {
+            use super::*;
+
+            type Sem = ambisync::$Sem;
+
+            /// A task that waits for a permit and hands it back through its
+            /// handle, so the permit stays taken until the test drops it.
+            fn spawn_acquirer(sem: &Arc<Sem>) -> tokio::task::JoinHandle<OwnedSemaphorePermit> {
+                let sem = Arc::clone(sem);
+                tokio::spawn(async move { sem.acquire_owned().await })
+            }
+
+            /// The same with a thread blocked in `acquire_owned_blocking`.
+            fn spawn_blocking_acquirer(sem: &Arc<Sem>) -> JoinHandle<OwnedSemaphorePermit> {
+                let sem = Arc::clone(sem);
+                std::thread::spawn(move || sem.acquire_owned_blocking())
+            }
+
+            // ------------------------------------------------ counting, RAII
+
+            #[test]
+            fn new_has_the_given_permits() {
+                assert_eq!(Sem::new(0).available_permits(), 0);
+                assert_eq!(Sem::new(3).available_permits(), 3);
+                assert_eq!(Sem::new(3).waiters(), 0);
+            }
+
+            #[test]
+            fn try_acquire_takes_a_permit_and_dropping_it_gives_it_back() {
+                let sem = Sem::new(2);
+                let first = sem.try_acquire().expect("a permit is free");
+                assert_eq!(sem.available_permits(), 1);
+                let second = sem.try_acquire().expect("a permit is free");
+                assert_eq!(sem.available_permits(), 0);
+                drop(first);
+                assert_eq!(sem.available_permits(), 1);
+                drop(second);
+                assert_eq!(sem.available_permits(), 2);
+            }
+
+            #[test]
+            fn try_acquire_fails_without_waiting_when_no_permit_is_free() {
+                let sem = Sem::new(1);
+                let held = sem.try_acquire().unwrap();
+                assert!(sem.try_acquire().is_none());
+                assert_eq!(sem.available_permits(), 0, "a failed try takes nothing");
+                drop(held);
+                assert!(sem.try_acquire().is_some());
+            }
+
+            #[tokio::test]
+            async fn acquire_returns_at_once_when_a_permit_is_free() {
+                let sem = Sem::new(1);
+                let permit = within("acquire on a free semaphore", sem.acquire()).await;
+                assert_eq!(sem.available_permits(), 0);
+                drop(permit);
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            #[test]
+            fn acquire_blocking_returns_at_once_when_a_permit_is_free() {
+                let sem = Arc::new(Sem::new(1));
+                let thread = std::thread::spawn({
+                    let sem = Arc::clone(&sem);
+                    move || {
+                        let permit = sem.acquire_blocking();
+                        assert_eq!(sem.available_permits(), 0);
+                        drop(permit);
+                    }
+                });
+                join_within("acquire_blocking on a free semaphore", thread);
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            #[test]
+            fn forget_keeps_the_permit_taken() {
+                let sem = Sem::new(2);
+                sem.try_acquire().unwrap().forget();
+                assert_eq!(sem.available_permits(), 1);
+                sem.acquire_blocking().forget();
+                assert_eq!(sem.available_permits(), 0);
+                assert!(sem.try_acquire().is_none());
+            }
+
+            #[test]
+            fn forget_keeps_an_owned_permit_taken() {
+                let sem = Arc::new(Sem::new(1));
+                sem.try_acquire_owned().unwrap().forget();
+                assert_eq!(sem.available_permits(), 0);
+                assert!(sem.try_acquire_owned().is_none());
+            }
+
+            // ------------------------------------------------- owned permits
+
+            #[tokio::test]
+            async fn an_owned_permit_moves_into_a_task_and_its_drop_gives_it_back() {
+                let sem = Arc::new(Sem::new(1));
+                let permit = within("acquire_owned", sem.acquire_owned()).await;
+                assert_eq!(sem.available_permits(), 0);
+                tokio::spawn(async move { drop(permit) }).await.unwrap();
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            #[test]
+            fn try_acquire_owned_takes_a_permit_that_a_thread_can_give_back() {
+                let sem = Arc::new(Sem::new(1));
+                let permit = sem.try_acquire_owned().expect("a permit is free");
+                assert!(sem.try_acquire_owned().is_none());
+                join_within(
+                    "thread dropping the permit",
+                    std::thread::spawn(move || drop(permit)),
+                );
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            #[tokio::test]
+            async fn acquire_owned_blocking_is_woken_by_a_task_dropping_its_permit() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let waiter = spawn_blocking_acquirer(&sem);
+                eventually_async("the thread waits", || sem.waiters() == 1).await;
+                tokio::spawn(async move { drop(held) }).await.unwrap();
+                let permit = join_thread("acquire_owned_blocking", waiter).await;
+                assert_eq!(sem.available_permits(), 0);
+                drop(permit);
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            #[test]
+            fn acquire_owned_timeout_blocking_returns_none_after_its_timeout() {
+                let sem = Arc::new(Sem::new(1));
+                let _held = sem.try_acquire_owned().unwrap();
+                let started = Instant::now();
+                assert!(sem.acquire_owned_timeout_blocking(SHORT).is_none());
+                assert!(
+                    started.elapsed() >= SHORT,
+                    "returned after {:?}",
+                    started.elapsed()
+                );
+                assert_eq!(sem.available_permits(), 0);
+                assert_eq!(sem.waiters(), 0);
+            }
+
+            #[tokio::test]
+            async fn acquire_owned_timeout_blocking_gets_a_permit_a_task_gives_back() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let waiter = std::thread::spawn({
+                    let sem = Arc::clone(&sem);
+                    move || sem.acquire_owned_timeout_blocking(LIMIT * 6)
+                });
+                eventually_async("the thread waits", || sem.waiters() == 1).await;
+                tokio::spawn(async move { drop(held) }).await.unwrap();
+                let permit = join_thread("acquire_owned_timeout_blocking", waiter).await;
+                assert!(permit.is_some());
+                drop(permit);
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            #[cfg(feature = "tokio")]
+            #[tokio::test]
+            async fn acquire_owned_timeout_returns_none_after_its_timeout() {
+                let sem = Arc::new(Sem::new(1));
+                let _held = sem.try_acquire_owned().unwrap();
+                let started = Instant::now();
+                assert!(
+                    within("acquire_owned_timeout", sem.acquire_owned_timeout(SHORT))
+                        .await
+                        .is_none()
+                );
+                assert!(
+                    started.elapsed() >= SHORT,
+                    "returned after {:?}",
+                    started.elapsed()
+                );
+                assert_eq!(sem.available_permits(), 0);
+                assert_eq!(sem.waiters(), 0);
+            }
+
+            #[cfg(feature = "tokio")]
+            #[tokio::test]
+            async fn acquire_owned_timeout_gets_a_permit_a_thread_gives_back() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let waiter = tokio::spawn(sem.acquire_owned_timeout(LIMIT * 6));
+                eventually_async("the task waits", || sem.waiters() == 1).await;
+                join_thread(
+                    "thread dropping the permit",
+                    std::thread::spawn(move || drop(held)),
+                )
+                .await;
+                let permit = within("acquire_owned_timeout", waiter).await.unwrap();
+                assert!(permit.is_some());
+                assert_eq!(sem.available_permits(), 0);
+            }
+
+            // --------------------------------------- one object, tasks and threads
+
+            #[tokio::test]
+            async fn a_waiting_task_is_woken_by_a_thread_dropping_its_permit() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let waiter = tokio::spawn({
+                    let sem = Arc::clone(&sem);
+                    async move {
+                        let _permit = sem.acquire().await;
+                    }
+                });
+                eventually_async("the task waits", || sem.waiters() == 1).await;
+                join_thread(
+                    "thread dropping the permit",
+                    std::thread::spawn(move || drop(held)),
+                )
+                .await;
+                within("task woken by a thread", waiter).await.unwrap();
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            #[tokio::test]
+            async fn a_thread_in_acquire_blocking_is_woken_by_a_task_dropping_its_permit() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let waiter = std::thread::spawn({
+                    let sem = Arc::clone(&sem);
+                    move || {
+                        let _permit = sem.acquire_blocking();
+                    }
+                });
+                eventually_async("the thread waits", || sem.waiters() == 1).await;
+                tokio::spawn(async move { drop(held) }).await.unwrap();
+                join_thread("thread woken by a task", waiter).await;
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            #[tokio::test]
+            async fn acquire_blocking_inside_spawn_blocking_is_allowed_and_woken_by_a_task() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let waiter = tokio::task::spawn_blocking({
+                    let sem = Arc::clone(&sem);
+                    move || {
+                        let _permit = sem.acquire_blocking();
+                    }
+                });
+                eventually_async("the spawn_blocking thread waits", || sem.waiters() == 1).await;
+                drop(held);
+                within("spawn_blocking waiter", waiter).await.unwrap();
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            #[test]
+            fn acquire_works_on_a_non_tokio_executor() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let waiter = std::thread::spawn({
+                    let sem = Arc::clone(&sem);
+                    move || {
+                        futures::executor::block_on(async {
+                            let _permit = sem.acquire().await;
+                        })
+                    }
+                });
+                eventually("the futures-executor task waits", || sem.waiters() == 1);
+                drop(held);
+                join_within("task on futures::executor", waiter);
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            // ------------------------------------------------------- timeouts
+
+            #[test]
+            fn acquire_timeout_blocking_returns_none_after_its_timeout() {
+                let sem = Sem::new(0);
+                let started = Instant::now();
+                assert!(sem.acquire_timeout_blocking(SHORT).is_none());
+                assert!(
+                    started.elapsed() >= SHORT,
+                    "returned after {:?}",
+                    started.elapsed()
+                );
+                assert_eq!(sem.available_permits(), 0);
+                assert_eq!(sem.waiters(), 0, "a timed-out waiter is no longer counted");
+            }
+
+            #[tokio::test]
+            async fn acquire_timeout_blocking_gets_a_permit_a_task_gives_back() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let waiter = std::thread::spawn({
+                    let sem = Arc::clone(&sem);
+                    move || {
+                        sem.acquire_timeout_blocking(LIMIT * 6)
+                            .map(|permit| permit.forget())
+                            .is_some()
+                    }
+                });
+                eventually_async("the thread waits", || sem.waiters() == 1).await;
+                tokio::spawn(async move { drop(held) }).await.unwrap();
+                assert!(join_thread("acquire_timeout_blocking", waiter).await);
+                assert_eq!(
+                    sem.available_permits(),
+                    0,
+                    "the thread took (and kept) the permit"
+                );
+            }
+
+            #[cfg(feature = "tokio")]
+            #[tokio::test]
+            async fn acquire_timeout_returns_none_after_its_timeout() {
+                let sem = Sem::new(0);
+                let started = Instant::now();
+                assert!(
+                    within("acquire_timeout", sem.acquire_timeout(SHORT))
+                        .await
+                        .is_none()
+                );
+                assert!(
+                    started.elapsed() >= SHORT,
+                    "returned after {:?}",
+                    started.elapsed()
+                );
+                assert_eq!(sem.available_permits(), 0);
+                assert_eq!(sem.waiters(), 0, "a timed-out waiter is no longer counted");
+            }
+
+            #[cfg(feature = "tokio")]
+            #[tokio::test]
+            async fn acquire_timeout_gets_a_permit_a_thread_gives_back() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let waiter = tokio::spawn({
+                    let sem = Arc::clone(&sem);
+                    async move {
+                        sem.acquire_timeout(LIMIT * 6)
+                            .await
+                            .map(|permit| permit.forget())
+                            .is_some()
+                    }
+                });
+                eventually_async("the task waits", || sem.waiters() == 1).await;
+                join_thread(
+                    "thread dropping the permit",
+                    std::thread::spawn(move || drop(held)),
+                )
+                .await;
+                assert!(within("acquire_timeout", waiter).await.unwrap());
+                assert_eq!(
+                    sem.available_permits(),
+                    0,
+                    "the task took (and kept) the permit"
+                );
+            }
+
+            #[cfg(feature = "tokio")]
+            #[tokio::test(start_paused = true)]
+            async fn acquire_timeout_expiring_as_the_permit_is_released_loses_nothing() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let mut timed = Box::pin(sem.acquire_timeout(Duration::from_millis(10)));
+                assert!(poll_once(&mut timed).is_none());
+                let next = spawn_acquirer(&sem);
+                eventually_async("both wait", || sem.waiters() == 2).await;
+
+                // The deadline passes and the permit comes back before the
+                // timed acquire runs again: it may take the permit or time
+                // out, but the permit must end up somewhere.
+                tokio::time::advance(Duration::from_millis(20)).await;
+                drop(held);
+                let outcome = poll_once(&mut timed).expect("an expired acquire_timeout is ready");
+                drop(outcome); // gives the permit back if it won it
+                drop(timed);
+
+                let permit = within("the next waiter gets the permit", next)
+                    .await
+                    .unwrap();
+                assert_eq!(sem.available_permits(), 0);
+                drop(permit);
+                assert_eq!(sem.available_permits(), 1);
+                assert_eq!(sem.waiters(), 0);
+            }
+
+            // ------------------------------------ releases wake as many as they free
+
+            #[tokio::test]
+            async fn two_permit_drops_back_to_back_wake_both_waiting_tasks() {
+                let sem = Arc::new(Sem::new(2));
+                let (first, second) = (
+                    sem.try_acquire_owned().unwrap(),
+                    sem.try_acquire_owned().unwrap(),
+                );
+                let waiters = [spawn_acquirer(&sem), spawn_acquirer(&sem)];
+                eventually_async("both tasks wait", || sem.waiters() == 2).await;
+                // No await in between: the first woken task cannot run before
+                // the second permit comes back.
+                drop(first);
+                drop(second);
+                let mut permits = Vec::new();
+                for (i, waiter) in waiters.into_iter().enumerate() {
+                    permits.push(
+                        within(&format!("waiter {i} after two drops"), waiter)
+                            .await
+                            .unwrap(),
+                    );
+                }
+                assert_eq!(sem.available_permits(), 0);
+                drop(permits);
+                assert_eq!(sem.available_permits(), 2);
+            }
+
+            #[test]
+            fn two_permit_drops_back_to_back_wake_both_waiting_threads() {
+                let sem = Arc::new(Sem::new(2));
+                let (first, second) = (
+                    sem.try_acquire_owned().unwrap(),
+                    sem.try_acquire_owned().unwrap(),
+                );
+                let waiters = [spawn_blocking_acquirer(&sem), spawn_blocking_acquirer(&sem)];
+                eventually("both threads wait", || sem.waiters() == 2);
+                drop(first);
+                drop(second);
+                let permits: Vec<_> = waiters
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, waiter)| join_within(&format!("waiter {i} after two drops"), waiter))
+                    .collect();
+                assert_eq!(sem.available_permits(), 0);
+                drop(permits);
+                assert_eq!(sem.available_permits(), 2);
+            }
+
+            // ------------------------------------------------------ cancel safety
+
+            #[tokio::test]
+            async fn a_pending_acquire_that_is_dropped_takes_nothing_and_is_no_longer_counted() {
+                let sem = Sem::new(1);
+                let held = sem.try_acquire().unwrap();
+                let mut pending = Box::pin(sem.acquire());
+                assert!(poll_once(&mut pending).is_none());
+                assert_eq!(sem.waiters(), 1);
+                drop(pending);
+                assert_eq!(sem.waiters(), 0);
+                drop(held);
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            #[tokio::test]
+            async fn a_woken_waiter_dropped_before_it_is_polled_passes_the_permit_to_a_task() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let mut first = Box::pin(sem.acquire());
+                assert!(poll_once(&mut first).is_none());
+                let next = spawn_acquirer(&sem);
+                eventually_async("both wait", || sem.waiters() == 2).await;
+                drop(held); // wakes one waiter: the first in line
+                drop(first); // cancelled before it could take the permit
+                let permit = within("the next waiter gets the passed-on permit", next)
+                    .await
+                    .unwrap();
+                assert_eq!(sem.available_permits(), 0);
+                drop(permit);
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            #[test]
+            fn a_woken_waiter_dropped_before_it_is_polled_passes_the_permit_to_a_thread() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let mut first = Box::pin(sem.acquire());
+                assert!(poll_once(&mut first).is_none());
+                let next = spawn_blocking_acquirer(&sem);
+                eventually("both wait", || sem.waiters() == 2);
+                drop(held);
+                drop(first);
+                let permit = join_within("the next thread gets the passed-on permit", next);
+                assert_eq!(sem.available_permits(), 0);
+                drop(permit);
+                assert_eq!(sem.available_permits(), 1);
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cancelled_and_timed_out_acquires_racing_releases_lose_no_permit() {
+                const PERMITS: usize = 2;
+                const ROUNDS: u64 = 300;
+                let sem = Arc::new(Sem::new(PERMITS));
+                let in_flight = Arc::new(InFlight::default());
+                let mut tasks = Vec::new();
+                for t in 0..6u64 {
+                    let (sem, in_flight) = (Arc::clone(&sem), Arc::clone(&in_flight));
+                    tasks.push(tokio::spawn(async move {
+                        for i in 0..ROUNDS {
+                            let patience = Duration::from_micros((i * 37 + t * 11) % 300);
+                            // Half the waits are cancelled from outside (as
+                            // `select!` would), half time out by themselves.
+                            let permit = if (i + t) % 2 == 0 {
+                                tokio::time::timeout(patience, sem.acquire()).await.ok()
+                            } else {
+                                #[cfg(feature = "tokio")]
+                                let permit = sem.acquire_timeout(patience).await;
+                                #[cfg(not(feature = "tokio"))]
+                                let permit =
+                                    tokio::time::timeout(patience, sem.acquire()).await.ok();
+                                permit
+                            };
+                            if let Some(permit) = permit {
+                                in_flight.enter();
+                                tokio::task::yield_now().await;
+                                in_flight.leave();
+                                drop(permit);
+                            }
+                        }
+                    }));
+                }
+                let threads: Vec<_> = (0..2u64)
+                    .map(|t| {
+                        let (sem, in_flight) = (Arc::clone(&sem), Arc::clone(&in_flight));
+                        std::thread::spawn(move || {
+                            for i in 0..ROUNDS {
+                                let patience = Duration::from_micros((i * 53 + t * 7) % 300);
+                                if let Some(permit) = sem.acquire_timeout_blocking(patience) {
+                                    in_flight.enter();
+                                    std::thread::yield_now();
+                                    in_flight.leave();
+                                    drop(permit);
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for (i, task) in tasks.into_iter().enumerate() {
+                    within(&format!("task {i}"), task).await.unwrap();
+                }
+                for (i, thread) in threads.into_iter().enumerate() {
+                    join_thread(&format!("thread {i}"), thread).await;
+                }
+                assert!(in_flight.max.load(Ordering::SeqCst) <= PERMITS);
+                assert_eq!(
+                    sem.available_permits(),
+                    PERMITS,
+                    "every permit came back, none was made up"
+                );
+                assert_eq!(sem.waiters(), 0);
+                let all: Vec<_> = (0..PERMITS)
+                    .map(|_| sem.try_acquire().expect("permit is free"))
+                    .collect();
+                assert!(sem.try_acquire().is_none());
+                drop(all);
+            }
+
+            // ------------------------------------------------------------ stress
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn stress_32_tasks_and_4_threads_never_exceed_4_permits() {
+                const PERMITS: usize = 4;
+                const ROUNDS: usize = 50;
+                let sem = Arc::new(Sem::new(PERMITS));
+                let in_flight = Arc::new(InFlight::default());
+                let mut tasks = Vec::new();
+                for t in 0..32 {
+                    let (sem, in_flight) = (Arc::clone(&sem), Arc::clone(&in_flight));
+                    tasks.push(tokio::spawn(async move {
+                        for i in 0..ROUNDS {
+                            match (i + t) % 3 {
+                                0 => {
+                                    let permit = sem.acquire().await;
+                                    in_flight.enter();
+                                    tokio::task::yield_now().await;
+                                    in_flight.leave();
+                                    drop(permit);
+                                }
+                                1 => {
+                                    let permit = sem.acquire_owned().await;
+                                    in_flight.enter();
+                                    tokio::task::yield_now().await;
+                                    in_flight.leave();
+                                    drop(permit);
+                                }
+                                _ => {
+                                    #[cfg(feature = "tokio")]
+                                    let permit = sem
+                                        .acquire_timeout(LIMIT * 6)
+                                        .await
+                                        .expect("permit within a minute");
+                                    #[cfg(not(feature = "tokio"))]
+                                    let permit = sem.acquire().await;
+                                    in_flight.enter();
+                                    tokio::task::yield_now().await;
+                                    in_flight.leave();
+                                    drop(permit);
+                                }
+                            }
+                        }
+                    }));
+                }
+                let threads: Vec<_> = (0..4)
+                    .map(|t| {
+                        let (sem, in_flight) = (Arc::clone(&sem), Arc::clone(&in_flight));
+                        std::thread::spawn(move || {
+                            for i in 0..ROUNDS {
+                                match (i + t) % 3 {
+                                    0 => {
+                                        let permit = sem.acquire_blocking();
+                                        in_flight.enter();
+                                        std::thread::yield_now();
+                                        in_flight.leave();
+                                        drop(permit);
+                                    }
+                                    1 => {
+                                        let permit = sem.acquire_owned_blocking();
+                                        in_flight.enter();
+                                        std::thread::yield_now();
+                                        in_flight.leave();
+                                        drop(permit);
+                                    }
+                                    _ => {
+                                        let permit = sem
+                                            .acquire_timeout_blocking(LIMIT * 6)
+                                            .expect("permit within a minute");
+                                        in_flight.enter();
+                                        std::thread::yield_now();
+                                        in_flight.leave();
+                                        drop(permit);
+                                    }
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for (i, task) in tasks.into_iter().enumerate() {
+                    within(&format!("task {i}"), task).await.unwrap();
+                }
+                for (i, thread) in threads.into_iter().enumerate() {
+                    join_thread(&format!("thread {i}"), thread).await;
+                }
+                let max = in_flight.max.load(Ordering::SeqCst);
+                assert!(
+                    max <= PERMITS,
+                    "{max} holders at once with {PERMITS} permits"
+                );
+                assert!(max >= 1);
+                assert_eq!(in_flight.now.load(Ordering::SeqCst), 0);
+                assert_eq!(sem.available_permits(), PERMITS);
+                assert_eq!(sem.waiters(), 0);
+            }
+
+            // ------------------------------------------ blocking inside a runtime
+
+            #[cfg(feature = "tokio")]
+            #[tokio::test]
+            #[should_panic(expected = "acquire_blocking")]
+            async fn acquire_blocking_inside_a_runtime_panics_naming_the_method() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let _watchdog = watchdog(move || drop(held));
+                let _permit = sem.acquire_blocking();
+            }
+
+            #[cfg(feature = "tokio")]
+            #[tokio::test]
+            #[should_panic(expected = "acquire_timeout_blocking")]
+            async fn acquire_timeout_blocking_inside_a_runtime_panics_naming_the_method() {
+                let sem = Sem::new(0);
+                // If it does not panic it returns `None` after 10 ms: the test then fails.
+                let _permit = sem.acquire_timeout_blocking(Duration::from_millis(10));
+            }
+
+            #[cfg(feature = "tokio")]
+            #[tokio::test]
+            #[should_panic(expected = "acquire_owned_blocking")]
+            async fn acquire_owned_blocking_inside_a_runtime_panics_naming_the_method() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let _watchdog = watchdog(move || drop(held));
+                let _permit = sem.acquire_owned_blocking();
+            }
+
+            #[cfg(feature = "tokio")]
+            #[tokio::test]
+            #[should_panic(expected = "acquire_owned_timeout_blocking")]
+            async fn acquire_owned_timeout_blocking_inside_a_runtime_panics_naming_the_method() {
+                let sem = Arc::new(Sem::new(0));
+                let _permit = sem.acquire_owned_timeout_blocking(Duration::from_millis(10));
+            }
+
+            #[cfg(feature = "tokio")]
+            #[tokio::test]
+            async fn acquire_blocking_inside_a_spawned_task_panics_naming_the_async_form() {
+                let sem = Arc::new(Sem::new(1));
+                let held = sem.try_acquire_owned().unwrap();
+                let _watchdog = watchdog(move || drop(held));
+                let task = tokio::spawn({
+                    let sem = Arc::clone(&sem);
+                    async move {
+                        let _permit = sem.acquire_blocking();
+                    }
+                });
+                let error = within("task calling acquire_blocking", task)
+                    .await
+                    .expect_err("acquire_blocking inside a task must panic, not block");
+                let message = panic_message(error.into_panic());
+                assert!(message.contains("acquire_blocking"), "message: {message}");
+                assert!(
+                    message.contains("acquire("),
+                    "names the async form: {message}"
+                );
+                assert_eq!(sem.waiters(), 0);
+            }
+
+            // ------------------------------------------------------------ Debug
+
+            #[test]
+            fn debug_shows_the_free_permits() {
+                let sem = Sem::new(3);
+                let full = format!("{sem:?}");
+                assert!(full.contains('3'), "{full}");
+                let _permit = sem.try_acquire().unwrap();
+                let taken = format!("{sem:?}");
+                assert!(taken.contains('2'), "{taken}");
+                assert!(!format!("{_permit:?}").is_empty());
+            }
+
+            #[test]
+            fn futures_are_send() {
+                fn send<T: Send>(_: &T) {}
+                let sem = Arc::new(Sem::new(1));
+                send(&sem.acquire());
+                send(&sem.acquire_owned());
+                #[cfg(feature = "tokio")]
+                {
+                    send(&sem.acquire_timeout(SHORT));
+                    send(&sem.acquire_owned_timeout(SHORT));
+                }
+            }
+        }
+    };
+}
+
+both_types!(semaphore, Semaphore);
+both_types!(bounded_semaphore, BoundedSemaphore);
+
+// =================================================================== Semaphore
+
+#[test]
+fn semaphore_release_adds_a_permit_beyond_the_initial_count() {
+    let sem = Semaphore::new(1);
+    sem.release();
+    assert_eq!(sem.available_permits(), 2);
+    let held: Vec<_> = (0..2).map(|_| sem.try_acquire().unwrap()).collect();
+    assert!(sem.try_acquire().is_none());
+    drop(held);
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[test]
+fn semaphore_release_n_adds_n_permits() {
+    let sem = Semaphore::new(0);
+    sem.release_n(0);
+    assert_eq!(sem.available_permits(), 0);
+    sem.release_n(3);
+    assert_eq!(sem.available_permits(), 3);
+}
+
+#[test]
+fn semaphore_release_gives_back_a_forgotten_permit() {
+    let sem = Semaphore::new(1);
+    sem.try_acquire().unwrap().forget(); // Python: sem.acquire()
+    assert_eq!(sem.available_permits(), 0);
+    sem.release(); // Python: sem.release()
+    assert_eq!(sem.available_permits(), 1);
+}
+
+#[tokio::test]
+async fn semaphore_two_releases_back_to_back_wake_both_waiting_tasks() {
+    let sem = Arc::new(Semaphore::new(0));
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            tokio::spawn(async move { sem.acquire_owned().await })
+        })
+        .collect();
+    eventually_async("both tasks wait", || sem.waiters() == 2).await;
+    // No await in between: the first woken task cannot take its permit
+    // before the second release (async-lock's semaphore wakes only one here).
+    sem.release();
+    sem.release();
+    let mut permits = Vec::new();
+    for (i, waiter) in waiters.into_iter().enumerate() {
+        permits.push(
+            within(&format!("waiter {i} after two releases"), waiter)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(sem.available_permits(), 0);
+    drop(permits);
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[test]
+fn semaphore_two_releases_back_to_back_wake_both_waiting_threads() {
+    let sem = Arc::new(Semaphore::new(0));
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            std::thread::spawn(move || sem.acquire_owned_blocking())
+        })
+        .collect();
+    eventually("both threads wait", || sem.waiters() == 2);
+    sem.release();
+    sem.release();
+    let permits: Vec<_> = waiters
+        .into_iter()
+        .enumerate()
+        .map(|(i, waiter)| join_within(&format!("waiter {i} after two releases"), waiter))
+        .collect();
+    assert_eq!(sem.available_permits(), 0);
+    drop(permits);
+}
+
+#[tokio::test]
+async fn semaphore_two_releases_back_to_back_wake_a_waiting_task_and_a_waiting_thread() {
+    let sem = Arc::new(Semaphore::new(0));
+    let task = tokio::spawn({
+        let sem = Arc::clone(&sem);
+        async move { sem.acquire_owned().await }
+    });
+    let thread = std::thread::spawn({
+        let sem = Arc::clone(&sem);
+        move || sem.acquire_owned_blocking()
+    });
+    eventually_async("the task and the thread wait", || sem.waiters() == 2).await;
+    sem.release();
+    sem.release();
+    let from_task = within("task after two releases", task).await.unwrap();
+    let from_thread = join_thread("thread after two releases", thread).await;
+    assert_eq!(sem.available_permits(), 0);
+    drop((from_task, from_thread));
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[tokio::test]
+async fn semaphore_release_n_3_wakes_three_waiters() {
+    let sem = Arc::new(Semaphore::new(0));
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            tokio::spawn(async move { sem.acquire_owned().await })
+        })
+        .collect();
+    let thread = std::thread::spawn({
+        let sem = Arc::clone(&sem);
+        move || sem.acquire_owned_blocking()
+    });
+    eventually_async("three waiters", || sem.waiters() == 3).await;
+    sem.release_n(3);
+    let mut permits = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        permits.push(
+            within(&format!("task {i} after release_n(3)"), task)
+                .await
+                .unwrap(),
+        );
+    }
+    permits.push(join_thread("thread after release_n(3)", thread).await);
+    assert_eq!(sem.available_permits(), 0);
+    drop(permits);
+    assert_eq!(sem.available_permits(), 3);
+}
+
+#[tokio::test]
+async fn semaphore_release_n_wakes_only_as_many_waiters_as_permits() {
+    let sem = Arc::new(Semaphore::new(0));
+    let mut tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            tokio::spawn(async move { sem.acquire_owned().await.forget() })
+        })
+        .collect();
+    eventually_async("three waiters", || sem.waiters() == 3).await;
+    sem.release_n(2);
+    eventually_async("two waiters got a permit", || {
+        tasks.iter().filter(|task| task.is_finished()).count() == 2
+    })
+    .await;
+    assert_eq!(sem.waiters(), 1, "the third still waits");
+    assert_eq!(sem.available_permits(), 0);
+    sem.release();
+    for task in tasks.drain(..) {
+        within("every waiter after the third permit", task)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn semaphore_a_waiter_woken_by_release_and_dropped_passes_the_permit_on() {
+    let sem = Arc::new(Semaphore::new(0));
+    let mut first = Box::pin(sem.acquire());
+    assert!(poll_once(&mut first).is_none());
+    let next = tokio::spawn({
+        let sem = Arc::clone(&sem);
+        async move { sem.acquire_owned().await }
+    });
+    eventually_async("both wait", || sem.waiters() == 2).await;
+    sem.release(); // wakes the first in line...
+    drop(first); // ...which is cancelled before it takes the permit
+    let permit = within("the next waiter gets the passed-on permit", next)
+        .await
+        .unwrap();
+    assert_eq!(sem.available_permits(), 0);
+    drop(permit);
+    assert_eq!(sem.available_permits(), 1);
+}
+
+// ============================================================ BoundedSemaphore
+
+#[test]
+fn bounded_semaphore_bound_is_the_initial_count() {
+    assert_eq!(BoundedSemaphore::new(3).bound(), 3);
+    assert_eq!(BoundedSemaphore::new(0).bound(), 0);
+}
+
+#[test]
+fn bounded_release_error_says_released_too_many_times() {
+    fn error<E: std::error::Error + Send + Sync + 'static>(_: &E) {}
+    error(&BoundedReleaseError);
+    assert_eq!(
+        BoundedReleaseError.to_string(),
+        "semaphore released too many times"
+    );
+    assert_eq!(BoundedReleaseError, BoundedReleaseError);
+}
+
+#[test]
+fn bounded_release_with_every_permit_free_fails_and_changes_nothing() {
+    let sem = BoundedSemaphore::new(2);
+    assert_eq!(sem.release(), Err(BoundedReleaseError));
+    assert_eq!(sem.available_permits(), 2);
+    assert_eq!(BoundedSemaphore::new(0).release(), Err(BoundedReleaseError));
+}
+
+#[test]
+fn bounded_release_counts_permits_out_as_guards_and_changes_nothing() {
+    let sem = BoundedSemaphore::new(2);
+    let guard = sem.try_acquire().unwrap();
+    // One free and one out as a guard: a release would make three.
+    assert_eq!(sem.release(), Err(BoundedReleaseError));
+    assert_eq!(sem.available_permits(), 1);
+    let owned_sem = Arc::new(BoundedSemaphore::new(1));
+    let owned = owned_sem.try_acquire_owned().unwrap();
+    assert_eq!(owned_sem.release(), Err(BoundedReleaseError));
+    assert_eq!(owned_sem.available_permits(), 0);
+    // The guards still give their permits back.
+    drop(guard);
+    drop(owned);
+    assert_eq!(sem.available_permits(), 2);
+    assert_eq!(owned_sem.available_permits(), 1);
+}
+
+#[test]
+fn bounded_release_gives_back_a_forgotten_permit_once() {
+    let sem = BoundedSemaphore::new(2);
+    sem.try_acquire().unwrap().forget(); // Python: sem.acquire()
+    assert_eq!(sem.available_permits(), 1);
+    assert_eq!(sem.release(), Ok(())); // Python: sem.release()
+    assert_eq!(sem.available_permits(), 2);
+    assert_eq!(sem.release(), Err(BoundedReleaseError), "one too many");
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[test]
+fn bounded_release_gives_back_a_forgotten_owned_permit() {
+    let sem = Arc::new(BoundedSemaphore::new(1));
+    sem.try_acquire_owned().unwrap().forget();
+    assert_eq!(sem.available_permits(), 0);
+    assert_eq!(sem.release(), Ok(()));
+    assert_eq!(sem.available_permits(), 1);
+    assert_eq!(sem.release(), Err(BoundedReleaseError));
+}
+
+#[test]
+fn bounded_semaphore_never_holds_more_than_its_bound_and_permit_drops_never_fail() {
+    let sem = Arc::new(BoundedSemaphore::new(2));
+    let check = |sem: &BoundedSemaphore| assert!(sem.available_permits() <= sem.bound());
+    let a = sem.try_acquire_owned().unwrap();
+    sem.try_acquire().unwrap().forget();
+    check(&sem);
+    assert_eq!(sem.available_permits(), 0);
+    assert_eq!(sem.release(), Ok(()));
+    check(&sem);
+    assert_eq!(
+        sem.release(),
+        Err(BoundedReleaseError),
+        "the other permit is out as a guard"
+    );
+    drop(a); // the guard's drop succeeds and restores the bound
+    check(&sem);
+    assert_eq!(sem.available_permits(), 2);
+    assert_eq!(sem.release(), Err(BoundedReleaseError));
+    check(&sem);
+}
+
+#[tokio::test]
+async fn bounded_two_releases_back_to_back_wake_both_waiting_tasks() {
+    let sem = Arc::new(BoundedSemaphore::new(2));
+    sem.try_acquire().unwrap().forget();
+    sem.try_acquire().unwrap().forget();
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            tokio::spawn(async move { sem.acquire_owned().await })
+        })
+        .collect();
+    eventually_async("both tasks wait", || sem.waiters() == 2).await;
+    sem.release().unwrap();
+    sem.release().unwrap();
+    let mut permits = Vec::new();
+    for (i, waiter) in waiters.into_iter().enumerate() {
+        permits.push(
+            within(&format!("waiter {i} after two releases"), waiter)
+                .await
+                .unwrap(),
+        );
+    }
+    drop(permits);
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[tokio::test]
+async fn bounded_release_wakes_a_thread_and_the_thread_release_wakes_a_task() {
+    let sem = Arc::new(BoundedSemaphore::new(1));
+    sem.try_acquire().unwrap().forget();
+    // A thread waits; a task releases.
+    let thread = std::thread::spawn({
+        let sem = Arc::clone(&sem);
+        move || sem.acquire_blocking().forget()
+    });
+    eventually_async("the thread waits", || sem.waiters() == 1).await;
+    tokio::spawn({
+        let sem = Arc::clone(&sem);
+        async move { sem.release() }
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    join_thread("thread woken by a task's release", thread).await;
+    // A task waits; a thread releases.
+    let task = tokio::spawn({
+        let sem = Arc::clone(&sem);
+        async move { sem.acquire().await.forget() }
+    });
+    eventually_async("the task waits", || sem.waiters() == 1).await;
+    let releaser = std::thread::spawn({
+        let sem = Arc::clone(&sem);
+        move || sem.release()
+    });
+    join_thread("releasing thread", releaser).await.unwrap();
+    within("task woken by a thread's release", task)
+        .await
+        .unwrap();
+    assert_eq!(sem.available_permits(), 0);
+}
