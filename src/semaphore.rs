@@ -83,6 +83,14 @@ impl Permits {
         self.signal.notify_additional(n);
     }
 
+    /// Gives back one permit taken by a guard. Never fails: the count it
+    /// restores was there before (raw releases are the ones that check).
+    #[inline]
+    fn give_back(&self) {
+        self.available.fetch_add(1, Ordering::Release);
+        self.signal.notify_additional(1);
+    }
+
     fn available(&self) -> usize {
         self.available.load(Ordering::Acquire)
     }
@@ -524,7 +532,7 @@ impl SemaphorePermit<'_> {
 
 impl Drop for SemaphorePermit<'_> {
     fn drop(&mut self) {
-        self.permits.give(1);
+        self.permits.give_back();
     }
 }
 
@@ -583,8 +591,8 @@ impl OwnedSemaphorePermit {
 impl Drop for OwnedSemaphorePermit {
     fn drop(&mut self) {
         match &self.semaphore {
-            Some(OwnedSemaphore::Plain(sem)) => sem.permits.give(1),
-            Some(OwnedSemaphore::Bounded(sem)) => sem.permits.give(1),
+            Some(OwnedSemaphore::Plain(sem)) => sem.permits.give_back(),
+            Some(OwnedSemaphore::Bounded(sem)) => sem.permits.give_back(),
             None => {}
         }
     }
