@@ -153,7 +153,9 @@ impl Pipeline {
 
     fn summary(&self, mode: &str, elapsed: Duration) -> bool {
         let produced = self.produced.load(Ordering::Relaxed);
-        let stored = self.stored.lock_blocking().len() as u64;
+        // Every consumer has finished: the store is free, no waiting needed
+        // (and none allowed: the async mode calls this inside the runtime).
+        let stored = self.stored.try_lock().expect("consumers are done").len() as u64;
         let duplicates = self.duplicates.load(Ordering::Relaxed);
         let lost = produced - stored.min(produced);
         let rate = stored as f64 / elapsed.as_secs_f64();

@@ -202,6 +202,7 @@ impl Event {
     }
 
     fn wait_deadline(&self, deadline: Option<Instant>, method: &'static str) -> bool {
+        crate::core::runtime::debug_assert_may_block(method);
         if self.is_set() {
             return true;
         }

@@ -774,3 +774,13 @@ async fn spawn_blocking_closures_may_block() {
     assert!(within("spawn_blocking", blocking).await.unwrap());
     assert_eq!(*lock.lock().await, 1);
 }
+
+/// Debug builds check every `_blocking` call, so misuse inside a runtime fails
+/// in testing even when the lock happens to be free.
+#[cfg(all(feature = "tokio", debug_assertions))]
+#[tokio::test]
+#[should_panic(expected = "lock_blocking")]
+async fn debug_builds_refuse_lock_blocking_inside_a_task_even_when_free() {
+    let lock = Lock::new(());
+    drop(lock.lock_blocking());
+}

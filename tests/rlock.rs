@@ -400,14 +400,27 @@ async fn raw_acquire_and_release_count_levels() {
     let lock = RLock::new(());
     within("acquire", lock.acquire()).await;
     assert!(lock.try_acquire());
-    lock.acquire_blocking(); // re-entry never waits
-    assert!(lock.acquire_timeout_blocking(SHORT));
     #[cfg(feature = "tokio")]
     assert!(lock.acquire_timeout(SHORT).await);
-    let levels = if cfg!(feature = "tokio") { 5 } else { 4 };
+    let levels = if cfg!(feature = "tokio") { 3 } else { 2 };
     assert_eq!(lock.recursion_count(), levels);
     for _ in 0..levels {
         assert!(lock.is_locked());
+        assert_eq!(lock.release(), Ok(()));
+    }
+    assert!(!lock.is_locked());
+    assert_eq!(lock.release(), Err(ReleaseError::NotOwner));
+}
+
+#[test]
+fn raw_blocking_acquire_forms_count_levels() {
+    let lock = RLock::new(());
+    lock.acquire_blocking();
+    lock.acquire_blocking(); // re-entry never waits
+    assert!(lock.acquire_timeout_blocking(SHORT));
+    assert!(lock.try_acquire());
+    assert_eq!(lock.recursion_count(), 4);
+    for _ in 0..4 {
         assert_eq!(lock.release(), Ok(()));
     }
     assert!(!lock.is_locked());

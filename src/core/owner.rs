@@ -42,7 +42,7 @@ impl Owner {
 /// hasher captures; any other shape of hashing is folded in, still unique
 /// enough to tell tasks apart.
 #[cfg(feature = "tokio")]
-fn task_number(id: tokio::task::Id) -> u64 {
+pub(crate) fn task_number(id: tokio::task::Id) -> u64 {
     use std::hash::{Hash, Hasher};
 
     struct Capture(u64);

@@ -76,6 +76,7 @@ pub(crate) fn block_until<T>(
     method: &'static str,
     mut attempt: impl FnMut() -> Option<T>,
 ) -> Option<T> {
+    crate::core::runtime::debug_assert_may_block(method);
     if let Some(done) = attempt() {
         return Some(done);
     }
