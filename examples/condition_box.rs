@@ -1,0 +1,228 @@
+//! Producers and consumers around a small box: Python's `threading.Condition`
+//! lesson.
+//!
+//! The box holds at most 3 items. Its contents sit in a `Lock`, and two
+//! `Condition`s say when to look again: producers wait on `not_full`,
+//! consumers on `not_empty`, each with `wait_for` and a predicate, which
+//! releases the lock while waiting and re-checks the predicate whenever woken
+//! (Python's `cond.wait_for(predicate)`). Each side notifies the other after
+//! changing the box. When the last producer is done it wakes every consumer,
+//! and they leave once the box is empty.
+//!
+//! One producer and one consumer are async tasks, the others OS threads, all
+//! sharing the same lock and conditions. The summary checks that every item
+//! was consumed exactly once and the box never held more than 3 (exit 1 if not).
+//!
+//! ```text
+//! cargo run --example condition_box
+//! ```
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use ambisync::{Condition, Lock};
+
+const CAPACITY: usize = 3;
+const ITEMS_PER_PRODUCER: u32 = 10;
+/// How long consuming an item takes: slower than producing, so the box fills.
+const CONSUME: Duration = Duration::from_millis(2);
+
+static START: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// Timestamped tutorial-style logging.
+fn log(who: &str, what: impl std::fmt::Display) {
+    println!("{:>8.3}s  {who:<16} {what}", START.elapsed().as_secs_f64());
+}
+
+/// CI must never hang on an example: give up loudly if it takes far too long.
+fn start_watchdog(limit: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!("error: still running after {limit:?}, something is stuck");
+        std::process::exit(2);
+    });
+}
+
+struct Contents {
+    items: VecDeque<u32>,
+    producers_left: usize,
+}
+
+impl Contents {
+    fn has_room(&self) -> bool {
+        self.items.len() < CAPACITY
+    }
+
+    /// What a consumer waits for: something to take, or the end.
+    fn has_item_or_is_over(&self) -> bool {
+        !self.items.is_empty() || self.producers_left == 0
+    }
+}
+
+struct SharedBox {
+    contents: Lock<Contents>,
+    not_full: Condition,
+    not_empty: Condition,
+    /// The most items ever seen in the box.
+    high_water: AtomicUsize,
+}
+
+impl SharedBox {
+    /// The part of `put` that runs under the lock, once there is room.
+    fn store(&self, who: &str, contents: &mut Contents, item: u32) {
+        contents.items.push_back(item);
+        self.high_water
+            .fetch_max(contents.items.len(), Ordering::SeqCst);
+        log(who, format!("put {item}    box {:?}", contents.items));
+    }
+
+    /// The part of `take` that runs under the lock; `None`: empty for good.
+    fn remove(&self, who: &str, contents: &mut Contents) -> Option<u32> {
+        let item = contents.items.pop_front()?;
+        log(who, format!("took {item}   box {:?}", contents.items));
+        Some(item)
+    }
+
+    /// Called by each producer when it has put its last item.
+    fn producer_done(&self, contents: &mut Contents) {
+        contents.producers_left -= 1;
+        if contents.producers_left == 0 {
+            // Consumers waiting on an empty box must now see that it stays empty.
+            self.not_empty.notify_all();
+        }
+    }
+}
+
+async fn producer_task(shared: Arc<SharedBox>, first: u32) {
+    let who = "producer task";
+    for item in first..first + ITEMS_PER_PRODUCER {
+        let contents = shared.contents.lock().await;
+        if !contents.has_room() {
+            log(who, "box full, waiting");
+        }
+        let mut contents = shared
+            .not_full
+            .wait_for(contents, |contents| contents.has_room())
+            .await;
+        shared.store(who, &mut contents, item);
+        // Notified with the lock held, as Python requires; ambisync would
+        // also accept it after the guard is dropped.
+        shared.not_empty.notify_one();
+    }
+    shared.producer_done(&mut *shared.contents.lock().await);
+}
+
+fn producer_thread(shared: Arc<SharedBox>, first: u32) {
+    let who = "producer thread";
+    for item in first..first + ITEMS_PER_PRODUCER {
+        let contents = shared.contents.lock_blocking();
+        if !contents.has_room() {
+            log(who, "box full, waiting");
+        }
+        let mut contents = shared
+            .not_full
+            .wait_for_blocking(contents, |contents| contents.has_room());
+        shared.store(who, &mut contents, item);
+        shared.not_empty.notify_one();
+    }
+    shared.producer_done(&mut shared.contents.lock_blocking());
+}
+
+async fn consumer_task(shared: Arc<SharedBox>) -> Vec<u32> {
+    let who = "consumer task";
+    let mut consumed = Vec::new();
+    loop {
+        let contents = shared.contents.lock().await;
+        let mut contents = shared
+            .not_empty
+            .wait_for(contents, |contents| contents.has_item_or_is_over())
+            .await;
+        let Some(item) = shared.remove(who, &mut contents) else {
+            break;
+        };
+        shared.not_full.notify_one();
+        drop(contents);
+        consumed.push(item);
+        tokio::time::sleep(CONSUME).await;
+    }
+    consumed
+}
+
+fn consumer_thread(shared: Arc<SharedBox>) -> Vec<u32> {
+    let who = "consumer thread";
+    let mut consumed = Vec::new();
+    loop {
+        let contents = shared.contents.lock_blocking();
+        let mut contents = shared
+            .not_empty
+            .wait_for_blocking(contents, |contents| contents.has_item_or_is_over());
+        let Some(item) = shared.remove(who, &mut contents) else {
+            break;
+        };
+        shared.not_full.notify_one();
+        drop(contents);
+        consumed.push(item);
+        std::thread::sleep(CONSUME);
+    }
+    consumed
+}
+
+fn main() {
+    LazyLock::force(&START);
+    start_watchdog(Duration::from_secs(20));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let shared = Arc::new(SharedBox {
+        contents: Lock::new(Contents {
+            items: VecDeque::new(),
+            producers_left: 2,
+        }),
+        not_full: Condition::new(),
+        not_empty: Condition::new(),
+        high_water: AtomicUsize::new(0),
+    });
+
+    let consumers = (
+        runtime.spawn(consumer_task(Arc::clone(&shared))),
+        std::thread::spawn({
+            let shared = Arc::clone(&shared);
+            move || consumer_thread(shared)
+        }),
+    );
+    let producers = (
+        runtime.spawn(producer_task(Arc::clone(&shared), 100)),
+        std::thread::spawn({
+            let shared = Arc::clone(&shared);
+            move || producer_thread(shared, 200)
+        }),
+    );
+
+    producers.1.join().expect("producer thread panicked");
+    let mut consumed = consumers.1.join().expect("consumer thread panicked");
+    runtime.block_on(async {
+        producers.0.await.expect("producer task panicked");
+        consumed.extend(consumers.0.await.expect("consumer task panicked"));
+    });
+
+    consumed.sort_unstable();
+    let produced: Vec<u32> = (100..100 + ITEMS_PER_PRODUCER)
+        .chain(200..200 + ITEMS_PER_PRODUCER)
+        .collect();
+    let high_water = shared.high_water.load(Ordering::SeqCst);
+    println!();
+    println!(
+        "== produced {}, consumed {}, each exactly once: {}; the box held at most {high_water} of {CAPACITY}",
+        produced.len(),
+        consumed.len(),
+        consumed == produced
+    );
+    if consumed != produced || high_water > CAPACITY {
+        eprintln!("error: items were lost, duplicated, or overfilled the box");
+        std::process::exit(1);
+    }
+}
