@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# Runs ambisync's side-by-side benchmarks and prints one markdown table of
+# ratios ambisync / peer per case (< 1: ambisync is faster), the issue's
+# targets with their status, and the primitives' sizes.
+#
+#   benches/compare.sh            # run everything, print the tables
+#   benches/compare.sh --write    # ... and put them into BENCHMARKS.md
+#   benches/compare.sh --no-run   # only rebuild the tables from target/criterion
+#
+# Environment (defaults in brackets):
+#   BENCHES         bench targets to run       [lock semaphore queue event_barrier]
+#   WARM_UP         criterion warm-up, seconds [1]
+#   MEASURE         criterion measurement, s   [2]
+#   CRITERION_ARGS  more criterion arguments, e.g. "--sample-size 50" or a
+#                   filter such as "lock_contended"                       []
+#   BENCH_LABEL     a line written above the tables (e.g. "Smoke run ...") []
+#   BENCH_STAT      criterion estimate to use: mean, median or slope      [mean]
+#
+# Needs only cargo and python3 (standard library).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+write=0
+run=1
+for arg in "$@"; do
+  case "${arg}" in
+    --write) write=1 ;;
+    --no-run) run=0 ;;
+    -h | --help)
+      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "compare.sh: unknown argument '${arg}' (try --help)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+BENCHES="${BENCHES:-lock semaphore queue event_barrier}"
+WARM_UP="${WARM_UP:-1}"
+MEASURE="${MEASURE:-2}"
+CRITERION_ARGS="${CRITERION_ARGS:-}"
+BENCH_LABEL="${BENCH_LABEL:-}"
+BENCH_STAT="${BENCH_STAT:-mean}"
+
+if [[ -n "${CRITERION_HOME:-}" ]]; then
+  criterion_dir="${CRITERION_HOME}"
+else
+  criterion_dir="${CARGO_TARGET_DIR:-target}/criterion"
+fi
+mkdir -p "${criterion_dir}"
+
+# Results older than this run are flagged as stale in the table.
+since=0
+if ((run)); then
+  since=$(date +%s)
+  bench_flags=()
+  for bench in ${BENCHES}; do
+    bench_flags+=(--bench "${bench}")
+  done
+  # Criterion's progress goes to stderr so that stdout is only the tables.
+  # shellcheck disable=SC2086 # CRITERION_ARGS is split on purpose
+  cargo bench "${bench_flags[@]}" -- \
+    --warm-up-time "${WARM_UP}" --measurement-time "${MEASURE}" ${CRITERION_ARGS} >&2
+  cargo bench --bench sizes | grep '^size ' >"${criterion_dir}/sizes.txt"
+  {
+    echo "warm_up=${WARM_UP}"
+    echo "measure=${MEASURE}"
+    echo "criterion_args=${CRITERION_ARGS}"
+  } >"${criterion_dir}/compare-settings.txt"
+elif [[ ! -f "${criterion_dir}/sizes.txt" ]]; then
+  cargo bench --bench sizes | grep '^size ' >"${criterion_dir}/sizes.txt"
+fi
+
+export CRITERION_DIR="${criterion_dir}" SINCE="${since}" WRITE="${write}" \
+  BENCH_LABEL BENCH_STAT
+python3 - <<'PY'
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+root = Path(os.environ["CRITERION_DIR"])
+since = float(os.environ["SINCE"])
+stat = os.environ["BENCH_STAT"]
+label = os.environ["BENCH_LABEL"].strip()
+
+# The cases in reading order, with what one iteration is; any other group
+# found under target/criterion comes after them.
+CASES = {
+    "lock_uncontended_async": "lock + unlock, one task, current-thread runtime",
+    "lock_uncontended_blocking": "lock + unlock on one thread (`lock_blocking`)",
+    "lock_contended_async": "one increment; 8 tasks, 2-worker runtime",
+    "lock_contended_blocking": "one increment; 4 threads (`lock_blocking`)",
+    "semaphore_uncontended_async": "acquire + release, one task",
+    "semaphore_contended_async": "acquire, yield, release; 32 tasks, 4 permits, 2 workers",
+    "queue_1to1_async": "one item, capacity 128; 1 → 1 tasks, 2 workers",
+    "queue_4to4_async": "one item, capacity 128; 4 → 4 tasks (tokio mpsc: 4 → 1)",
+    "queue_1to1_blocking": "one item, capacity 128; 1 → 1 threads",
+    "queue_4to4_blocking": "one item, capacity 128; 4 → 4 threads",
+    "priority_queue_1to1_async": "one item, `PriorityQueue` vs Mutex<BinaryHeap> + Notify",
+    "lifo_queue_1to1_async": "one item, `LifoQueue` vs Mutex<Vec> + Notify",
+    "event_wake_all_100_futures": "100 waiter futures in one task registered, woken, done",
+    "event_wake_all_100_tasks": "100 tasks spawned, registered, woken, joined; 2 workers",
+    "barrier_round_trip_async": "one round of 4 tasks, 2 workers",
+    "barrier_round_trip_blocking": "one round of 4 threads",
+}
+PEER_ORDER = [
+    "tokio", "async_lock", "async_channel", "flume", "crossbeam", "event_listener",
+    "std", "parking_lot", "baseline",
+]
+# Peers that are a reference point rather than an alternative (a synchronous
+# mutex taken inside an async task).
+REFERENCE = {("lock_uncontended_async", "parking_lot"), ("lock_uncontended_async", "std")}
+
+# The issue's targets: (case, peer, max ratio ambisync/peer, wording).
+TARGETS = [
+    ("lock_uncontended_async", "async_lock", 0.6, "uncontended async lock+unlock ≤ 0.6× async-lock's time"),
+    ("lock_uncontended_async", "parking_lot", 1.5, "uncontended async lock+unlock ≤ 1.5× parking_lot's time"),
+    ("lock_contended_async", "async_lock", 1.0, "contended lock (8 tasks, 2 workers) ≥ async-lock's throughput"),
+    ("semaphore_contended_async", "tokio", 1.0, "semaphore, 32 tasks / 4 permits ≥ tokio's throughput"),
+    ("queue_1to1_async", "async_channel", 1.0, "Queue 1 → 1 ≥ async-channel's throughput"),
+    ("queue_4to4_async", "async_channel", 1.0, "Queue 4 → 4 ≥ async-channel's throughput"),
+    ("event_wake_all_100_futures", "tokio", 1.0, "wake-all of 100 waiters (futures) no slower than tokio Notify"),
+    ("event_wake_all_100_tasks", "tokio", 1.0, "wake-all of 100 waiters (tasks) no slower than tokio Notify"),
+    ("barrier_round_trip_async", "tokio", 1.0, "Barrier round trip ≥ tokio's"),
+]
+SIZE_TARGETS = {"ambisync::Lock<()>": 16, "ambisync::Event": 16, "ambisync::Semaphore": 16}
+
+
+def fmt_time(ns):
+    if ns < 1e3:
+        return f"{ns:.1f} ns"
+    if ns < 1e6:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns / 1e6:.2f} ms"
+
+
+def load(group, function):
+    """(time in ns, stale?) or None."""
+    path = root / group / function / "new" / "estimates.json"
+    if not path.is_file():
+        return None
+    estimates = json.loads(path.read_text())
+    estimate = estimates.get(stat) or estimates["mean"]
+    return estimate["point_estimate"], path.stat().st_mtime < since
+
+
+groups = [g for g in CASES if (root / g).is_dir()]
+groups += sorted(
+    p.name for p in root.iterdir()
+    if p.is_dir() and p.name not in CASES and (p / "ambisync" / "new").is_dir()
+) if root.is_dir() else []
+
+results = {}
+for group in groups:
+    functions = [
+        p.name for p in (root / group).iterdir()
+        if p.is_dir() and (p / "new" / "estimates.json").is_file()
+    ]
+    results[group] = {f: load(group, f) for f in functions}
+
+lines = []
+out = lines.append
+stale_seen = False
+
+
+def cell(result):
+    global stale_seen
+    time_ns, stale = result
+    if stale:
+        stale_seen = True
+    return fmt_time(time_ns) + (" (stale)" if stale else "")
+
+
+if label:
+    out(f"**{label}**")
+    out("")
+
+cpu = "unknown"
+try:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+except OSError:
+    pass
+try:
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+except OSError:
+    rustc = "rustc (unknown)"
+settings = {}
+settings_file = root / "compare-settings.txt"
+if settings_file.is_file():
+    for line in settings_file.read_text().splitlines():
+        key, _, value = line.partition("=")
+        settings[key] = value
+# The run's time is when compare.sh last ran the benches, not when it printed.
+run_time = time.localtime(settings_file.stat().st_mtime) if settings_file.is_file() else None
+out(
+    f"Machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, "
+    f"{rustc}; run {time.strftime('%Y-%m-%d %H:%M %Z', run_time) if run_time else '?'}; "
+    f"criterion `{stat}` estimate, "
+    f"warm-up {settings.get('warm_up', '?')} s, measurement {settings.get('measure', '?')} s"
+    + (f", `{settings['criterion_args']}`" if settings.get("criterion_args") else "")
+    + "."
+)
+out("")
+out("Time per iteration (see the case); ratio = ambisync / peer, **< 1 means ambisync is faster**.")
+out("")
+out("| case | iteration | peer | ambisync | peer time | ratio |")
+out("| --- | --- | --- | ---: | ---: | ---: |")
+for group in groups:
+    functions = results[group]
+    ours = functions.get("ambisync")
+    peers = sorted(
+        (f for f in functions if f != "ambisync"),
+        key=lambda f: (PEER_ORDER.index(f) if f in PEER_ORDER else len(PEER_ORDER), f),
+    )
+    if ours is None:
+        out(f"| `{group}` | {CASES.get(group, '')} | — | (no ambisync result) | | |")
+        continue
+    for i, peer in enumerate(peers):
+        theirs = functions[peer]
+        ratio = ours[0] / theirs[0]
+        name = f"{peer} (reference)" if (group, peer) in REFERENCE else peer
+        first = i == 0
+        out(
+            f"| {'`' + group + '`' if first else ''} | {CASES.get(group, '') if first else ''} "
+            f"| {name} | {cell(ours) if first else ''} | {cell(theirs)} | {ratio:.2f} |"
+        )
+
+out("")
+out("Targets of the issue:")
+out("")
+out("| target | ratio | limit | status |")
+out("| --- | ---: | ---: | --- |")
+for group, peer, limit, wording in TARGETS:
+    ours = results.get(group, {}).get("ambisync")
+    theirs = results.get(group, {}).get(peer)
+    if ours is None or theirs is None:
+        out(f"| {wording} | — | ≤ {limit:.2f} | not measured |")
+        continue
+    ratio = ours[0] / theirs[0]
+    out(f"| {wording} | {ratio:.2f} | ≤ {limit:.2f} | {'met' if ratio <= limit else '**missed**'} |")
+
+sizes_file = root / "sizes.txt"
+sizes = []
+if sizes_file.is_file():
+    for line in sizes_file.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "size":
+            sizes.append((parts[1], int(parts[2])))
+for name, limit in SIZE_TARGETS.items():
+    size = dict(sizes).get(name)
+    if size is None:
+        out(f"| size_of {name} | — | ≤ {limit} B | not measured |")
+    else:
+        out(f"| size_of `{name}` | {size} B | ≤ {limit} B | {'met' if size <= limit else '**missed**'} |")
+
+if sizes:
+    out("")
+    out("Sizes (`cargo bench --bench sizes`, bytes): " + ", ".join(f"`{n}` {s}" for n, s in sizes) + ".")
+if stale_seen:
+    out("")
+    out("(stale): a result left by an earlier run, not measured by this one.")
+
+table = "\n".join(lines)
+print(table)
+
+if os.environ["WRITE"] == "1":
+    start, end = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
+    doc = Path("BENCHMARKS.md")
+    text = doc.read_text() if doc.is_file() else "# Benchmarks\n"
+    block = f"{start}\n{table}\n{end}"
+    if start in text and end in text and text.index(start) < text.index(end):
+        before = text[: text.index(start)]
+        after = text[text.index(end) + len(end):]
+        text = before + block + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    doc.write_text(text)
+    print(f"\ncompare.sh: wrote the tables into {doc}", file=sys.stderr)
+PY
