@@ -490,6 +490,8 @@ impl<'a> Waiter<'a> {
                 Phase::Filling => {
                     state.phase = Phase::Broken;
                     self.leave(state);
+                    // Everybody in the round fails now.
+                    self.barrier.signal.notify_all();
                     return Some(Err(BrokenBarrierError));
                 }
                 _ => {}
@@ -500,10 +502,12 @@ impl<'a> Waiter<'a> {
 
     fn leave(&mut self, mut state: MutexGuard<'_, State>) {
         self.left = true;
-        state.leave();
+        let next_round_opens = state.leave();
         drop(state);
-        // Waiters of the next round may enter now, or see the new phase.
-        self.barrier.signal.notify_all();
+        if next_round_opens {
+            // Arrivals that waited for the drain may enter now.
+            self.barrier.signal.notify_all();
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use event_listener::Event;
 
@@ -15,8 +15,13 @@ use crate::error::ReleaseError;
 
 /// Bit 0 of the state: somebody holds the lock.
 const LOCKED: usize = 1;
+/// Bit 1: a waiter has waited too long; newcomers stop barging until it got in.
+const STARVING: usize = 2;
 /// The rest of the state counts registered waiters, in units of this.
-const WAITER: usize = 2;
+const WAITER: usize = 4;
+
+/// How long a waiter lets newcomers barge in before it claims its turn.
+const STARVATION: Duration = Duration::from_micros(500);
 
 /// A mutual-exclusion lock that async tasks and OS threads share.
 ///
@@ -98,10 +103,21 @@ impl<T> Lock<T> {
     /// # });
     /// ```
     pub async fn lock(&self) -> LockGuard<'_, T> {
-        if let Some(guard) = self.try_lock() {
-            return guard;
+        if !self.try_take_fair() {
+            let mut waiter = FairWaiter::new(&self.state, &self.event);
+            wait_until(&self.event, &Waiters(&self.state), || {
+                waiter.attempt().then_some(())
+            })
+            .await;
         }
-        wait_until(&self.event, &Waiters(&self.state), || self.try_lock()).await
+        self.guard()
+    }
+
+    fn guard(&self) -> LockGuard<'_, T> {
+        LockGuard {
+            lock: self,
+            _not_sync_unless_t_is: PhantomData,
+        }
     }
 
     /// Takes the lock, or gives up after `timeout` and returns `None`.
@@ -118,8 +134,8 @@ impl<T> Lock<T> {
     /// ```
     #[cfg(feature = "tokio")]
     pub async fn lock_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
-        if let Some(guard) = self.try_lock() {
-            return Some(guard);
+        if self.try_take_fair() {
+            return Some(self.guard());
         }
         crate::core::with_timeout(timeout, self.lock()).await
     }
@@ -135,10 +151,7 @@ impl<T> Lock<T> {
     /// ```
     #[inline]
     pub fn try_lock(&self) -> Option<LockGuard<'_, T>> {
-        self.try_take().then(|| LockGuard {
-            lock: self,
-            _not_sync_unless_t_is: PhantomData,
-        })
+        self.try_take().then(|| self.guard())
     }
 
     /// Takes the lock, blocking the thread as long as it takes.
@@ -178,9 +191,15 @@ impl<T> Lock<T> {
         deadline: Option<std::time::Instant>,
         method: &'static str,
     ) -> Option<LockGuard<'_, T>> {
+        crate::core::runtime::debug_assert_may_block(method);
+        if self.try_take_fair() || spin_until(|| self.try_take_fair()) {
+            return Some(self.guard());
+        }
+        let mut waiter = FairWaiter::new(&self.state, &self.event);
         block_until(&self.event, &Waiters(&self.state), deadline, method, || {
-            self.try_lock()
+            waiter.attempt().then_some(())
         })
+        .map(|()| self.guard())
     }
 
     /// Takes the lock and returns a guard that owns an `Arc` of it, so that it
@@ -311,29 +330,18 @@ impl<T> Lock<T> {
         self.value.into_inner()
     }
 
-    /// Sets the locked bit if it is clear; waiters' counts are kept.
+    /// Sets the locked bit if it is clear and nobody starves: the first try of
+    /// a waiting call, so that newcomers queue behind a starving waiter.
+    #[inline]
+    fn try_take_fair(&self) -> bool {
+        take_if_clear(&self.state, LOCKED | STARVING, 0)
+    }
+
+    /// Sets the locked bit if it is clear; waiters' counts are kept. For the
+    /// non-waiting `try_` forms, which take a free lock whoever waits.
     #[inline]
     fn try_take(&self) -> bool {
-        let mut state =
-            match self
-                .state
-                .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
-                Err(state) => state,
-            };
-        while state & LOCKED == 0 {
-            match self.state.compare_exchange_weak(
-                state,
-                state | LOCKED,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => state = now,
-            }
-        }
-        false
+        take_if_clear(&self.state, LOCKED, 0)
     }
 
     /// Clears the locked bit and wakes a waiter if there is one.
@@ -343,8 +351,13 @@ impl<T> Lock<T> {
         // `release()` by anybody may already have cleared it (Python lets any
         // caller release a held lock), and subtracting would then underflow
         // into "locked forever, with usize::MAX / 2 waiters".
-        let before = self.state.fetch_and(!LOCKED, Ordering::Release);
-        if before >= WAITER {
+        //
+        // The result is not used, so this is a single `lock and` on x86; the
+        // load after it sees any waiter registered before the clear (same
+        // location, later in its modification order), and a waiter registered
+        // after the clear finds the lock free on its next attempt.
+        self.state.fetch_and(!LOCKED, Ordering::Release);
+        if self.state.load(Ordering::Relaxed) >= WAITER {
             // Only one waiter can take the lock, so "at least one notified" is
             // exactly right: an already-woken waiter that has not run yet will
             // find the lock free.
@@ -457,6 +470,107 @@ impl Lock<()> {
             self.event.notify(1);
         }
         Ok(())
+    }
+}
+
+/// Sets `LOCKED` in `state` if none of the `must_be_clear` bits is set, and
+/// clears the `also_clear` bits with it. The first try assumes an idle lock.
+#[inline]
+fn take_if_clear(state: &AtomicUsize, must_be_clear: usize, also_clear: usize) -> bool {
+    let mut now = match state.compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed) {
+        Ok(_) => return true,
+        Err(now) => now,
+    };
+    while now & must_be_clear == 0 {
+        match state.compare_exchange_weak(
+            now,
+            (now | LOCKED) & !also_clear,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return true,
+            Err(actual) => now = actual,
+        }
+    }
+    false
+}
+
+/// Retries `attempt` a few times with a growing pause before a thread parks:
+/// a lock is often held for less time than parking and waking take.
+fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
+    for round in 0..4 {
+        for _ in 0..(2 << round) {
+            std::hint::spin_loop();
+        }
+        if attempt() {
+            return true;
+        }
+    }
+    false
+}
+
+/// A waiting `lock` call. Newcomers may barge past woken waiters (fast under
+/// contention), so a waiter that has waited longer than [`STARVATION`] sets
+/// `STARVING`: from then on waiting calls leave a free lock to it, and pass
+/// their wake-ups along until one reaches it. Only the non-waiting `try_`
+/// forms still take a free lock.
+struct FairWaiter<'a> {
+    state: &'a AtomicUsize,
+    event: &'a Event,
+    since: Option<Instant>,
+    /// This waiter set `STARVING` and must clear it.
+    starving: bool,
+}
+
+impl<'a> FairWaiter<'a> {
+    fn new(state: &'a AtomicUsize, event: &'a Event) -> Self {
+        FairWaiter {
+            state,
+            event,
+            since: None,
+            starving: false,
+        }
+    }
+
+    fn attempt(&mut self) -> bool {
+        if self.starving {
+            if take_if_clear(self.state, LOCKED, STARVING) {
+                self.starving = false;
+                return true;
+            }
+            return false;
+        }
+        if take_if_clear(self.state, LOCKED | STARVING, 0) {
+            return true;
+        }
+        let now = Instant::now();
+        let since = *self.since.get_or_insert(now);
+        if now.duration_since(since) >= STARVATION
+            && self.state.fetch_or(STARVING, Ordering::AcqRel) & STARVING == 0
+        {
+            self.starving = true;
+            return self.attempt();
+        }
+        let state = self.state.load(Ordering::Acquire);
+        if state & (LOCKED | STARVING) == STARVING {
+            // The lock is free but reserved for the starving waiter, which may
+            // be asleep: pass the wake-up along the queue until it arrives.
+            self.event.notify(1);
+        }
+        false
+    }
+}
+
+impl Drop for FairWaiter<'_> {
+    fn drop(&mut self) {
+        if self.starving {
+            // Given up (cancelled or timed out) while starving: let the others
+            // barge again, and wake one if the lock is free.
+            let before = self.state.fetch_and(!STARVING, Ordering::AcqRel);
+            if before & LOCKED == 0 && before >= WAITER {
+                self.event.notify(1);
+            }
+        }
     }
 }
 

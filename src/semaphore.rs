@@ -3,42 +3,60 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use event_listener::{Event, IntoNotification};
 use std::time::{Duration, Instant};
 
-use crate::core::{Signal, block_until, deadline_after, wait_until};
+use crate::core::{WaiterCount, block_until, deadline_after, wait_until};
 use crate::error::BoundedReleaseError;
 
 /// The most permits a semaphore can hold.
-pub const MAX_PERMITS: usize = usize::MAX >> 1;
+pub const MAX_PERMITS: usize = u32::MAX as usize;
 
-/// The count and the waiters, shared by both semaphore types.
+/// One permit in the state word: permits count in the high 32 bits.
+const PERMIT: u64 = 1 << 32;
+/// The low 32 bits count registered waiters.
+const WAITERS: u64 = PERMIT - 1;
+
+/// The count and the waiters, shared by both semaphore types, in one word so
+/// that giving a permit back is a single `fetch_add` that also tells whether
+/// anybody waits, and the semaphore stays two words in size.
 struct Permits {
-    available: AtomicUsize,
-    signal: Signal,
+    state: AtomicU64,
+    event: Event,
+}
+
+impl WaiterCount for Permits {
+    fn register(&self) {
+        self.state.fetch_add(1, Ordering::SeqCst);
+    }
+    fn unregister(&self) {
+        self.state.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Permits {
     const fn new(permits: usize) -> Permits {
         assert!(permits <= MAX_PERMITS, "semaphore permit count overflow");
         Permits {
-            available: AtomicUsize::new(permits),
-            signal: Signal::new(),
+            state: AtomicU64::new(permits as u64 * PERMIT),
+            event: Event::new(),
         }
     }
 
     #[inline]
     fn try_take(&self) -> bool {
-        let mut available = self.available.load(Ordering::Relaxed);
-        while available > 0 {
-            match self.available.compare_exchange_weak(
-                available,
-                available - 1,
+        let mut state = self.state.load(Ordering::Relaxed);
+        while state >= PERMIT {
+            match self.state.compare_exchange_weak(
+                state,
+                state - PERMIT,
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return true,
-                Err(now) => available = now,
+                Err(now) => state = now,
             }
         }
         false
@@ -46,53 +64,66 @@ impl Permits {
 
     async fn take(&self) {
         if !self.try_take() {
-            wait_until(&self.signal.event, &self.signal, || {
-                self.try_take().then_some(())
-            })
-            .await;
+            wait_until(&self.event, self, || self.try_take().then_some(())).await;
         }
     }
 
     fn take_deadline(&self, deadline: Option<Instant>, method: &'static str) -> bool {
-        block_until(&self.signal.event, &self.signal, deadline, method, || {
+        block_until(&self.event, self, deadline, method, || {
             self.try_take().then_some(())
         })
         .is_some()
     }
 
-    /// Adds `n` permits and wakes exactly `n` more waiters: `notify(1)` twice
-    /// would wake only one while a permit sits free.
+    /// Adds `n` permits (a raw release) and wakes exactly `n` more waiters:
+    /// `notify(1)` twice would wake only one while a permit sits free.
+    ///
+    /// # Panics
+    ///
+    /// If the count would exceed [`MAX_PERMITS`]; nothing changes then.
     #[inline]
     fn give(&self, n: usize) {
-        let mut available = self.available.load(Ordering::Relaxed);
+        let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            let after = available
-                .checked_add(n)
-                .filter(|&after| after <= MAX_PERMITS)
-                .expect("semaphore permit count overflow");
-            match self.available.compare_exchange_weak(
-                available,
-                after,
+            let available = (state / PERMIT) as usize;
+            assert!(
+                n <= MAX_PERMITS - available,
+                "semaphore permit count overflow"
+            );
+            match self.state.compare_exchange_weak(
+                state,
+                state + n as u64 * PERMIT,
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => break,
-                Err(now) => available = now,
+                Err(now) => state = now,
             }
         }
-        self.signal.notify_additional(n);
+        if state & WAITERS != 0 {
+            self.event.notify(n.additional());
+        }
     }
 
     /// Gives back one permit taken by a guard. Never fails: the count it
     /// restores was there before (raw releases are the ones that check).
+    ///
+    /// The waiter count comes back with the same `fetch_add`: a waiter that
+    /// registered later finds the permit on its next attempt.
     #[inline]
     fn give_back(&self) {
-        self.available.fetch_add(1, Ordering::Release);
-        self.signal.notify_additional(1);
+        let before = self.state.fetch_add(PERMIT, Ordering::Release);
+        if before & WAITERS != 0 {
+            self.event.notify(1.additional());
+        }
     }
 
     fn available(&self) -> usize {
-        self.available.load(Ordering::Acquire)
+        (self.state.load(Ordering::Acquire) / PERMIT) as usize
+    }
+
+    fn waiters(&self) -> usize {
+        (self.state.load(Ordering::Relaxed) & WAITERS) as usize
     }
 }
 
@@ -349,7 +380,7 @@ macro_rules! acquire_forms {
             /// assert_eq!(sem.waiters(), 0);
             /// ```
             pub fn waiters(&self) -> usize {
-                self.permits.signal.waiting()
+                self.permits.waiters()
             }
         }
     };

@@ -784,3 +784,66 @@ async fn debug_builds_refuse_lock_blocking_inside_a_task_even_when_free() {
     let lock = Lock::new(());
     drop(lock.lock_blocking());
 }
+
+/// Newcomers may barge past woken waiters, but a waiter that waited too long
+/// claims its turn: under a storm of 6 tasks (2 workers) and 2 threads that
+/// re-lock at once, every participant keeps making progress, and no single
+/// wait comes near the test's limit.
+#[test]
+fn no_waiter_starves_under_a_barging_storm() {
+    const ROUNDS: usize = 300;
+    let lock = Arc::new(Lock::new(0usize));
+    let worst_wait = Arc::new(Lock::new(Duration::ZERO));
+    let record = |worst: &Lock<Duration>, waited: Duration| {
+        let mut worst = worst.lock_blocking();
+        *worst = (*worst).max(waited);
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let lock = Arc::clone(&lock);
+            runtime.spawn(async move {
+                let mut longest = Duration::ZERO;
+                for _ in 0..ROUNDS {
+                    let start = Instant::now();
+                    let mut guard = lock.lock().await;
+                    longest = longest.max(start.elapsed());
+                    *guard += 1;
+                    std::hint::black_box(&mut *guard);
+                }
+                longest
+            })
+        })
+        .collect();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (lock, worst) = (Arc::clone(&lock), Arc::clone(&worst_wait));
+            std::thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    let start = Instant::now();
+                    *lock.lock_blocking() += 1;
+                    record(&worst, start.elapsed());
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        join_within("thread in the storm", thread);
+    }
+    for task in tasks {
+        let longest = runtime
+            .block_on(async { within("task in the storm", task).await })
+            .unwrap();
+        record(&worst_wait, longest);
+    }
+    assert_eq!(*lock.lock_blocking(), 8 * ROUNDS);
+    let worst = *worst_wait.lock_blocking();
+    assert!(
+        worst < LIMIT / 4,
+        "a waiter waited {worst:?} for its turn: starved by barging newcomers"
+    );
+}

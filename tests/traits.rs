@@ -161,4 +161,5 @@ fn small_footprint() {
     // The uncontended state of the simplest primitives fits in two words.
     assert!(std::mem::size_of::<Lock<()>>() <= 16);
     assert!(std::mem::size_of::<Event>() <= 16);
+    assert!(std::mem::size_of::<Semaphore>() <= 16);
 }
