@@ -26,7 +26,8 @@ enum Phase {
 
 struct State {
     phase: Phase,
-    /// Callers inside the barrier: arrived and not yet left.
+    /// Callers inside the barrier: arrived in the current round (or, while
+    /// draining, in the tripped round) and not yet left.
     inside: usize,
     /// Arrival tickets of the current round, in order.
     next_ticket: usize,
@@ -37,6 +38,11 @@ struct State {
     /// its index even if the barrier broke (a later arrival's timeout, an
     /// `abort`) before it got to look: one round never has mixed outcomes.
     trips: u64,
+    /// The trip count of a tripped round whose waiters must still leave
+    /// because its indexes depend on `withdrawn`. A round without withdrawals
+    /// does not drain: its indexes are its tickets, and the next round fills
+    /// at once.
+    draining: Option<u64>,
 }
 
 impl State {
@@ -46,18 +52,48 @@ impl State {
         ticket - self.withdrawn.iter().filter(|&&w| w < ticket).count()
     }
 
-    /// A caller leaves the barrier; the last to leave a finished round opens
-    /// the next. Returns whether waiters should be woken.
+    /// Starts a new round's bookkeeping.
+    fn open_round(&mut self) {
+        self.next_ticket = 0;
+        self.withdrawn.clear();
+        self.draining = None;
+    }
+
+    /// A caller leaves the barrier; the last to leave a drained or reset round
+    /// opens the next. Returns whether waiters should be woken.
     fn leave(&mut self) -> bool {
         self.inside -= 1;
-        if self.inside == 0 && matches!(self.phase, Phase::Draining | Phase::Resetting) {
-            self.phase = Phase::Filling;
-            self.next_ticket = 0;
-            self.withdrawn.clear();
-            return true;
+        if self.inside > 0 {
+            return false;
         }
-        false
+        match self.phase {
+            Phase::Draining | Phase::Resetting => {
+                self.phase = Phase::Filling;
+                self.open_round();
+                true
+            }
+            // Aborted while a tripped round drained: forget that round.
+            Phase::Broken if self.draining.is_some() => {
+                self.open_round();
+                false
+            }
+            _ => false,
+        }
     }
+}
+
+/// Where a waiting caller's round stands.
+enum Round {
+    /// Still filling: keep waiting (or withdraw).
+    Filling,
+    /// Complete, the action runs: keep waiting.
+    Tripping,
+    /// Broken or reset before it tripped.
+    Failed,
+    /// Tripped, and its waiters must leave (it had withdrawals).
+    Draining,
+    /// Tripped; the caller's index is its ticket and nothing is left to do.
+    Released,
 }
 
 /// What an arrival found.
@@ -157,6 +193,7 @@ impl Barrier {
                 inside: 0,
                 next_ticket: 0,
                 withdrawn: Vec::new(),
+                draining: None,
                 trips: 0,
             }),
             signal: Signal::new(),
@@ -301,18 +338,15 @@ impl Barrier {
     /// ```
     pub fn reset(&self) {
         let mut state = self.state();
-        state.phase = if state.inside > 0 {
-            match state.phase {
-                // A tripped round finishes draining by itself.
-                Phase::Draining => Phase::Draining,
-                _ => Phase::Resetting,
-            }
+        if state.inside == 0 {
+            state.phase = Phase::Filling;
+            state.open_round();
+        } else if state.draining.is_some() {
+            // A tripped round is still leaving (perhaps aborted meanwhile):
+            // it keeps its outcome and opens the next round when it is out.
+            state.phase = Phase::Draining;
         } else {
-            Phase::Filling
-        };
-        if state.phase == Phase::Filling {
-            state.next_ticket = 0;
-            state.withdrawn.clear();
+            state.phase = Phase::Resetting;
         }
         drop(state);
         self.signal.notify_all();
@@ -420,18 +454,31 @@ impl Barrier {
         let mut state = self.state();
         let released = match (&outcome, state.phase) {
             (Ok(()), Phase::Tripping) => {
-                state.phase = Phase::Draining;
                 state.trips = state.trips.wrapping_add(1);
+                if state.withdrawn.is_empty() {
+                    // Every index is its ticket: nobody needs the round's
+                    // state any more, so the next round fills right away.
+                    state.phase = Phase::Filling;
+                    state.inside = 0;
+                    state.open_round();
+                } else {
+                    state.phase = Phase::Draining;
+                    state.draining = Some(state.trips);
+                    state.leave();
+                }
                 true
             }
             (Err(_), _) => {
                 state.phase = Phase::Broken;
+                state.leave();
                 false
             }
             // Reset or aborted while the action ran: the round is broken.
-            (Ok(()), _) => false,
+            (Ok(()), _) => {
+                state.leave();
+                false
+            }
         };
-        state.leave();
         drop(state);
         self.signal.notify_all();
         match outcome {
@@ -462,42 +509,60 @@ impl<'a> Waiter<'a> {
         }
     }
 
+    fn round(&self, state: &State) -> Round {
+        if state.trips == self.trips {
+            return match state.phase {
+                Phase::Filling => Round::Filling,
+                Phase::Tripping => Round::Tripping,
+                Phase::Draining | Phase::Resetting | Phase::Broken => Round::Failed,
+            };
+        }
+        if state.draining == Some(self.trips.wrapping_add(1)) {
+            Round::Draining
+        } else {
+            Round::Released
+        }
+    }
+
     /// Leaves with the round's outcome once there is one.
     fn try_leave(&mut self) -> Option<Result<usize, BrokenBarrierError>> {
         let state = self.barrier.state();
-        // Our round tripped: keep its outcome even if the barrier broke since
-        // (the round's tickets are kept until its last waiter left).
-        let outcome = if state.trips != self.trips {
-            Ok(state.index_of(self.ticket))
-        } else {
-            match state.phase {
-                Phase::Filling | Phase::Tripping => return None,
-                Phase::Draining => Ok(state.index_of(self.ticket)),
-                Phase::Resetting | Phase::Broken => Err(BrokenBarrierError),
+        match self.round(&state) {
+            Round::Filling | Round::Tripping => None,
+            Round::Failed => {
+                self.leave(state);
+                Some(Err(BrokenBarrierError))
             }
-        };
-        self.leave(state);
-        Some(outcome)
+            Round::Draining => {
+                let index = state.index_of(self.ticket);
+                self.leave(state);
+                Some(Ok(index))
+            }
+            Round::Released => {
+                self.left = true;
+                Some(Ok(self.ticket))
+            }
+        }
     }
 
     /// The caller's timeout expired: a round still filling breaks (Python);
     /// one already decided gives its outcome. `None` while the action runs.
     fn expire(&mut self) -> Option<Result<usize, BrokenBarrierError>> {
-        {
-            let mut state = self.barrier.state();
-            match state.phase {
-                Phase::Tripping => return None,
-                Phase::Filling => {
-                    state.phase = Phase::Broken;
-                    self.leave(state);
-                    // Everybody in the round fails now.
-                    self.barrier.signal.notify_all();
-                    return Some(Err(BrokenBarrierError));
-                }
-                _ => {}
+        let mut state = self.barrier.state();
+        match self.round(&state) {
+            Round::Tripping => None,
+            Round::Filling => {
+                state.phase = Phase::Broken;
+                self.leave(state);
+                // Everybody in the round fails now.
+                self.barrier.signal.notify_all();
+                Some(Err(BrokenBarrierError))
+            }
+            Round::Failed | Round::Draining | Round::Released => {
+                drop(state);
+                self.try_leave()
             }
         }
-        self.try_leave()
     }
 
     fn leave(&mut self, mut state: MutexGuard<'_, State>) {
@@ -517,13 +582,14 @@ impl Drop for Waiter<'_> {
             return;
         }
         let mut state = self.barrier.state();
-        if state.phase == Phase::Filling {
-            // Withdraw: the round goes on without this caller.
-            state.inside -= 1;
-            state.withdrawn.push(self.ticket);
-            drop(state);
-        } else {
-            self.leave(state);
+        match self.round(&state) {
+            Round::Filling => {
+                // Withdraw: the round goes on without this caller.
+                state.inside -= 1;
+                state.withdrawn.push(self.ticket);
+            }
+            Round::Tripping | Round::Failed | Round::Draining => self.leave(state),
+            Round::Released => {}
         }
     }
 }
@@ -535,6 +601,7 @@ impl fmt::Debug for Barrier {
             .field("parties", &self.parties)
             .field("phase", &state.phase)
             .field("inside", &state.inside)
+            .field("rounds_tripped", &state.trips)
             .field("has_action", &self.action.is_some())
             .finish()
     }

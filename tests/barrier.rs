@@ -846,3 +846,40 @@ fn debug_shows_the_parties_and_the_broken_state() {
     let broken = format!("{barrier:?}");
     assert!(broken.to_lowercase().contains("broken"), "{broken}");
 }
+
+/// A round with a withdrawn arrival keeps its tickets until its slow waiters
+/// have left; an `abort` and `reset` meanwhile neither change the round's
+/// outcome nor leave the barrier stuck.
+#[test]
+fn abort_and_reset_while_a_round_with_a_withdrawal_drains() {
+    let barrier = Barrier::new(3);
+    let mut first = Box::pin(barrier.wait());
+    assert!(poll_once(&mut first).is_none(), "first arrival waits");
+    {
+        let mut withdrawn = Box::pin(barrier.wait());
+        assert!(poll_once(&mut withdrawn).is_none(), "second arrival waits");
+    } // dropped: withdrawn
+    let mut third = Box::pin(barrier.wait());
+    assert!(poll_once(&mut third).is_none(), "third arrival waits");
+    assert_eq!(barrier.n_waiting(), 2);
+    // The fourth arrival completes the round as index 2.
+    assert_eq!(barrier.wait_blocking(), Ok(2));
+    barrier.abort();
+    assert!(barrier.is_broken());
+    barrier.reset();
+    // The slow waiters still get their indexes from the tripped round.
+    assert_eq!(poll_once(&mut first), Some(Ok(0)));
+    assert_eq!(poll_once(&mut third), Some(Ok(1)));
+    drop((first, third));
+    assert!(!barrier.is_broken());
+    // And the barrier works again.
+    std::thread::scope(|s| {
+        let others: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| barrier.wait_timeout_blocking(LIMIT)))
+            .collect();
+        let mut indexes = vec![barrier.wait_timeout_blocking(LIMIT).unwrap()];
+        indexes.extend(others.into_iter().map(|t| t.join().unwrap().unwrap()));
+        indexes.sort();
+        assert_eq!(indexes, [0, 1, 2]);
+    });
+}
