@@ -13,26 +13,22 @@ mod common;
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-#[cfg(feature = "tokio")]
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use ambisync::{Barrier, BrokenBarrierError};
-use common::{LIMIT, eventually, eventually_async, join_within, poll_once, within};
+#[cfg(feature = "tokio")]
+use common::watchdog;
+use common::{
+    LIMIT, eventually, eventually_async, join_thread, join_within, panic_message, poll_once, within,
+};
 use futures::FutureExt;
 
 /// A timeout that a test waits out on purpose (generous for a noisy CI).
 const SHORT: Duration = Duration::from_millis(100);
 
 type Outcome = Result<usize, BrokenBarrierError>;
-
-/// Joins a thread from async code without blocking the runtime while it runs.
-async fn join_thread<T>(what: &str, handle: JoinHandle<T>) -> T {
-    eventually_async(what, || handle.is_finished()).await;
-    join_within(what, handle)
-}
 
 fn spawn_task_wait(barrier: &Arc<Barrier>) -> tokio::task::JoinHandle<Outcome> {
     let barrier = Arc::clone(barrier);
@@ -56,35 +52,6 @@ impl Party {
             Party::Task(task) => within(what, task).await.unwrap(),
             Party::Thread(thread) => join_thread(what, thread).await,
         }
-    }
-}
-
-/// Runs `unblock` if the test is still running after `LIMIT`, so a call that
-/// wrongly blocks (instead of panicking) ends and the test fails instead of
-/// hanging. Dropping the guard (also by unwinding) disarms it.
-#[cfg(feature = "tokio")]
-struct Watchdog {
-    _disarm: mpsc::Sender<()>,
-}
-
-#[cfg(feature = "tokio")]
-fn watchdog(unblock: impl FnOnce() + Send + 'static) -> Watchdog {
-    let (disarm, armed) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(RecvTimeoutError::Timeout) = armed.recv_timeout(LIMIT) {
-            unblock();
-        }
-    });
-    Watchdog { _disarm: disarm }
-}
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(message) => *message,
-        Err(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "<non-string panic>".into()),
     }
 }
 

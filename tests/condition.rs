@@ -16,20 +16,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ambisync::{Condition, Lock, LockGuard, RLock};
-use common::{LIMIT, eventually, eventually_async, join_within, poll_once, within};
+#[cfg(feature = "tokio")]
+use common::panic_message;
+use common::{LIMIT, eventually, eventually_async, join_thread, join_within, poll_once, within};
 
 /// A short timeout for the cases where expiring is the point.
 const SHORT: Duration = Duration::from_millis(50);
-
-/// Joins a thread from async code without blocking the runtime, failing after
-/// [`LIMIT`].
-async fn join_thread<T>(what: &str, handle: JoinHandle<T>) -> T {
-    eventually_async(what, || handle.is_finished()).await;
-    match handle.join() {
-        Ok(out) => out,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
-}
 
 type Waiting<'a> = Pin<Box<dyn Future<Output = LockGuard<'a, ()>> + 'a>>;
 
@@ -881,17 +873,6 @@ async fn a_wait_timeout_expiring_as_it_is_notified_loses_nothing() {
 }
 
 // ---- `_blocking` inside a runtime ---------------------------------------------
-
-#[cfg(feature = "tokio")]
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(message) => *message,
-        Err(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-    }
-}
 
 /// Notifies `cond` repeatedly from a thread once [`LIMIT`] has passed without
 /// the returned sender being dropped, so that a `_blocking` wait that wrongly

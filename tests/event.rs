@@ -9,22 +9,16 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-#[cfg(feature = "tokio")]
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ambisync::Event;
-use common::{LIMIT, eventually, eventually_async, join_within, poll_once, within};
+use common::{LIMIT, eventually, eventually_async, join_thread, join_within, poll_once, within};
+#[cfg(feature = "tokio")]
+use common::{panic_message, watchdog};
 
 /// A timeout that a test waits out on purpose (generous for a noisy CI).
 const SHORT: Duration = Duration::from_millis(100);
-
-/// Joins a thread from async code without blocking the runtime while it runs.
-async fn join_thread<T>(what: &str, handle: JoinHandle<T>) -> T {
-    eventually_async(what, || handle.is_finished()).await;
-    join_within(what, handle)
-}
 
 /// Spins (yielding the CPU) until `condition` holds, failing after `LIMIT`.
 /// Tighter than `eventually`, so a racy release path gets exercised.
@@ -37,25 +31,6 @@ fn spin_until(what: &str, mut condition: impl FnMut() -> bool) {
         );
         std::thread::yield_now();
     }
-}
-
-/// Runs `unblock` if the test is still running after `LIMIT`, so a call that
-/// wrongly blocks (instead of panicking) ends and the test fails instead of
-/// hanging. Dropping the guard (also by unwinding) disarms it.
-#[cfg(feature = "tokio")]
-struct Watchdog {
-    _disarm: mpsc::Sender<()>,
-}
-
-#[cfg(feature = "tokio")]
-fn watchdog(unblock: impl FnOnce() + Send + 'static) -> Watchdog {
-    let (disarm, armed) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(RecvTimeoutError::Timeout) = armed.recv_timeout(LIMIT) {
-            unblock();
-        }
-    });
-    Watchdog { _disarm: disarm }
 }
 
 fn spawn_blocking_waiter(event: &Arc<Event>) -> JoinHandle<()> {
@@ -499,17 +474,6 @@ async fn wait_blocking_inside_a_spawned_task_panics_naming_the_async_form() {
     let message = panic_message(error.into_panic());
     assert!(message.contains("wait_blocking"), "message: {message}");
     assert!(message.contains("wait("), "names the async form: {message}");
-}
-
-#[cfg(feature = "tokio")]
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(message) => *message,
-        Err(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "<non-string panic>".into()),
-    }
 }
 
 // ------------------------------------------------------------ traits and Debug

@@ -9,24 +9,15 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ambisync::{Lock, LockGuard, OwnedLockGuard, ReleaseError};
-use common::{LIMIT, eventually, eventually_async, join_within, poll_once, within};
+#[cfg(feature = "tokio")]
+use common::panic_message;
+use common::{LIMIT, eventually, eventually_async, join_thread, join_within, poll_once, within};
 
 /// A short timeout for the cases where expiring is the point.
 const SHORT: Duration = Duration::from_millis(50);
-
-/// Joins a thread from async code without blocking the runtime, failing after
-/// [`LIMIT`].
-async fn join_thread<T>(what: &str, handle: JoinHandle<T>) -> T {
-    eventually_async(what, || handle.is_finished()).await;
-    match handle.join() {
-        Ok(out) => out,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
-}
 
 /// Takes `lock` in a plain thread and keeps it until the returned sender is
 /// dropped (at the latest after [`LIMIT`], so that a test whose code under test
@@ -682,18 +673,6 @@ async fn a_lock_timeout_expiring_as_the_lock_is_released_loses_no_wake_up() {
 }
 
 // ---- `_blocking` inside a runtime ---------------------------------------------
-
-/// The message of a panic payload.
-#[cfg(feature = "tokio")]
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(message) => *message,
-        Err(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-    }
-}
 
 /// Runs `call` in a spawned tokio task while `lock` is held elsewhere and
 /// returns the message it panicked with.

@@ -20,7 +20,7 @@ use ambisync::{
 };
 use futures::StreamExt;
 
-use common::{LIMIT, eventually, eventually_async, join_within, poll_once, within};
+use common::{LIMIT, eventually, eventually_async, join_within, panic_message, poll_once, within};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -62,17 +62,6 @@ fn drain<T, O: QueueOrder<T>>(queue: &OrderedQueue<T, O>) -> Vec<T> {
         items.push(item);
     }
     items
-}
-
-/// The message of a caught panic.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        String::from("<non-string panic payload>")
-    }
 }
 
 /// Asserts that `f` panics with a message containing every one of `needles`.

@@ -10,24 +10,15 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ambisync::{RLock, RLockGuard, ReleaseError};
-use common::{LIMIT, eventually, eventually_async, join_within, poll_once, within};
+#[cfg(feature = "tokio")]
+use common::panic_message;
+use common::{LIMIT, eventually, eventually_async, join_thread, join_within, poll_once, within};
 
 /// A short timeout for the cases where expiring is the point.
 const SHORT: Duration = Duration::from_millis(50);
-
-/// Joins a thread from async code without blocking the runtime, failing after
-/// [`LIMIT`].
-async fn join_thread<T>(what: &str, handle: JoinHandle<T>) -> T {
-    eventually_async(what, || handle.is_finished()).await;
-    match handle.join() {
-        Ok(out) => out,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
-}
 
 /// Takes `lock` in a plain thread (two levels) and keeps it until the returned
 /// sender is dropped, at the latest after [`LIMIT`].
@@ -710,17 +701,6 @@ fn a_woken_then_dropped_lock_future_passes_the_wake_up_to_a_waiting_thread() {
 }
 
 // ---- `_blocking` inside a runtime ---------------------------------------------
-
-#[cfg(feature = "tokio")]
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(message) => *message,
-        Err(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-    }
-}
 
 #[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,52 +16,16 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-#[cfg(feature = "tokio")]
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ambisync::{BoundedReleaseError, BoundedSemaphore, OwnedSemaphorePermit, Semaphore};
-use common::{LIMIT, eventually, eventually_async, join_within, poll_once, within};
+use common::{LIMIT, eventually, eventually_async, join_thread, join_within, poll_once, within};
+#[cfg(feature = "tokio")]
+use common::{panic_message, watchdog};
 
 /// A timeout that a test waits out on purpose (generous for a noisy CI).
 const SHORT: Duration = Duration::from_millis(100);
-
-/// Joins a thread from async code without blocking the runtime while it runs.
-async fn join_thread<T>(what: &str, handle: JoinHandle<T>) -> T {
-    eventually_async(what, || handle.is_finished()).await;
-    join_within(what, handle)
-}
-
-/// Runs `unblock` if the test is still running after `LIMIT`, so a call that
-/// wrongly blocks (instead of panicking) ends and the test fails instead of
-/// hanging. Dropping the guard (also by unwinding) disarms it.
-#[cfg(feature = "tokio")]
-struct Watchdog {
-    _disarm: mpsc::Sender<()>,
-}
-
-#[cfg(feature = "tokio")]
-fn watchdog(unblock: impl FnOnce() + Send + 'static) -> Watchdog {
-    let (disarm, armed) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(RecvTimeoutError::Timeout) = armed.recv_timeout(LIMIT) {
-            unblock();
-        }
-    });
-    Watchdog { _disarm: disarm }
-}
-
-#[cfg(feature = "tokio")]
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(message) => *message,
-        Err(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "<non-string panic>".into()),
-    }
-}
 
 /// Counts the holders of a permit and remembers the highest count seen.
 #[derive(Default)]

@@ -15,21 +15,10 @@ use std::time::{Duration, Instant};
 
 use ambisync::{Event, Timer};
 
-use common::{LIMIT, eventually, eventually_async, join_within, poll_once, within};
+use common::{LIMIT, eventually, eventually_async, join_within, panic_message, poll_once, within};
 
 /// A delay long enough that a test is over before it ends.
 const FOREVER: Duration = Duration::from_secs(3600);
-
-/// The message of a caught panic.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        String::from("<non-string panic payload>")
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Running after the delay

@@ -69,3 +69,40 @@ pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
         Poll::Pending => None,
     }
 }
+
+/// Awaits a thread's end from async code (polling `is_finished`, so the
+/// runtime is never blocked), failing the test after [`LIMIT`].
+pub async fn join_thread<T>(what: &str, handle: JoinHandle<T>) -> T {
+    eventually_async(what, || handle.is_finished()).await;
+    join_within(what, handle)
+}
+
+/// The message of a caught panic, whatever its payload type.
+pub fn panic_message(payload: impl std::ops::Deref<Target = dyn std::any::Any + Send>) -> String {
+    let payload = &*payload;
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "<non-string panic>".to_owned()
+    }
+}
+
+/// Runs `unblock` if the test is still running after [`LIMIT`], so a call that
+/// wrongly blocks (instead of panicking) ends and the test fails instead of
+/// hanging. Dropping the guard (also by unwinding) disarms it.
+pub struct Watchdog {
+    _disarm: std::sync::mpsc::Sender<()>,
+}
+
+/// Arms a [`Watchdog`].
+pub fn watchdog(unblock: impl FnOnce() + Send + 'static) -> Watchdog {
+    let (disarm, armed) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = armed.recv_timeout(LIMIT) {
+            unblock();
+        }
+    });
+    Watchdog { _disarm: disarm }
+}
