@@ -70,6 +70,9 @@ impl Signal {
 impl WaiterCount for Signal {
     fn register(&self) {
         self.waiting.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the fence in `anybody_waiting`: the waiter's later
+        // re-check of the state cannot be ordered before its registration.
+        fence(Ordering::SeqCst);
     }
 
     fn unregister(&self) {

@@ -12,16 +12,16 @@
 //! either holds an unconsumed notification (event-listener passes it on when
 //! the listener drops) or has already completed: nothing is lost.
 
-use std::sync::atomic::{Ordering, fence};
 use std::time::{Duration, Instant};
 
 use event_listener::{Event, Listener, listener};
 
 /// Counts the waiters of one event, so that releasers notify only when needed.
 ///
-/// Registration is followed by a `SeqCst` fence, so it is ordered before the
-/// listener is inserted and the state re-checked; releasers make the released
-/// unit visible, fence, then read the count (see `Signal`).
+/// Registration must be ordered before the waiter re-checks the state. When
+/// the count lives in the same atomic word as the state (`Lock`, `Event`,
+/// semaphores) that order is given by the word's modification order; a count
+/// kept apart from the state (`Signal`) fences after registering.
 pub(crate) trait WaiterCount {
     fn register(&self);
     fn unregister(&self);
@@ -33,9 +33,6 @@ pub(crate) struct Registration<'a, C: WaiterCount>(&'a C);
 impl<'a, C: WaiterCount> Registration<'a, C> {
     pub(crate) fn new(count: &'a C) -> Self {
         count.register();
-        // Pairs with the fence releasers issue before reading the count: the
-        // waiter's later re-check cannot be ordered before its registration.
-        fence(Ordering::SeqCst);
         Registration(count)
     }
 }
