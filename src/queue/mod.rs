@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 pub use order::{Fifo, Lifo, Priority, QueueOrder};
 pub use stream::QueueStream;
 
-use crate::core::{Signal, block_until, deadline_after, wait_until};
+use event_listener::{Event, IntoNotification};
+
+use crate::core::{WaiterCount, block_until, deadline_after, wait_until};
 use crate::error::{GetError, PutError, TaskDoneError};
 
 /// A first-in, first-out queue (Python `queue.Queue`).
@@ -56,6 +58,37 @@ struct State<S> {
     /// Items put and not yet marked done with `task_done`.
     unfinished: usize,
     shutdown: bool,
+    /// Registered waiters per [`Side`]. Kept under the mutex, where every
+    /// change they wait for is made: a releaser reads them in the critical
+    /// section it already holds, so an idle side costs no fence and no atomic.
+    waiting: [usize; 3],
+}
+
+/// Who waits for what.
+#[derive(Clone, Copy)]
+enum Side {
+    /// `get` waits for an item (or shutdown).
+    Getters = 0,
+    /// `put` waits for a free slot (or shutdown).
+    Putters = 1,
+    /// `join` waits for every item to be done.
+    Joiners = 2,
+}
+
+/// A side's waiter count, for the shared waiting loop. Registering takes the
+/// queue's mutex, so it is ordered with every put, get and `task_done`.
+struct Waiters<'a, T, O: QueueOrder<T>> {
+    queue: &'a OrderedQueue<T, O>,
+    side: Side,
+}
+
+impl<T, O: QueueOrder<T>> WaiterCount for Waiters<'_, T, O> {
+    fn register(&self) {
+        self.queue.state().waiting[self.side as usize] += 1;
+    }
+    fn unregister(&self) {
+        self.queue.state().waiting[self.side as usize] -= 1;
+    }
 }
 
 /// A queue for tasks and threads, bounded or not, handing out items in the
@@ -104,11 +137,11 @@ pub struct OrderedQueue<T, O: QueueOrder<T>> {
     state: Mutex<State<O::Store>>,
     maxsize: Option<usize>,
     /// Getters wait here for an item (or shutdown).
-    not_empty: Signal,
+    not_empty: Event,
     /// Putters wait here for a free slot (or shutdown).
-    not_full: Signal,
+    not_full: Event,
     /// `join` waits here for every item to be done.
-    all_done: Signal,
+    all_done: Event,
 }
 
 impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
@@ -147,11 +180,12 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
                 items: O::Store::default(),
                 unfinished: 0,
                 shutdown: false,
+                waiting: [0; 3],
             }),
             maxsize,
-            not_empty: Signal::new(),
-            not_full: Signal::new(),
-            all_done: Signal::new(),
+            not_empty: Event::new(),
+            not_full: Event::new(),
+            all_done: Event::new(),
         }
     }
 
@@ -161,6 +195,10 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn waiters(&self, side: Side) -> Waiters<'_, T, O> {
+        Waiters { queue: self, side }
     }
 
     fn has_room(&self, state: &State<O::Store>) -> bool {
@@ -182,8 +220,11 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         }
         O::push(&mut state.items, item);
         state.unfinished += 1;
+        let wake_getter = state.waiting[Side::Getters as usize] > 0;
         drop(state);
-        self.not_empty.notify_additional(1);
+        if wake_getter {
+            self.not_empty.notify(1.additional());
+        }
         Some(Ok(()))
     }
 
@@ -192,8 +233,11 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         let mut state = self.state();
         match O::pop(&mut state.items) {
             Some(item) => {
+                let wake_putter = state.waiting[Side::Putters as usize] > 0;
                 drop(state);
-                self.not_full.notify_additional(1);
+                if wake_putter {
+                    self.not_full.notify(1.additional());
+                }
                 Some(Ok(item))
             }
             None if state.shutdown => Some(Err(GetError::ShutDown)),
@@ -222,7 +266,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         if let Some(done) = self.put_from(&mut slot) {
             return done;
         }
-        wait_until(&self.not_full.event, &self.not_full, || {
+        wait_until(&self.not_full, &self.waiters(Side::Putters), || {
             self.put_from(&mut slot)
         })
         .await
@@ -250,9 +294,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         if let Some(done) = self.put_from(&mut slot) {
             return done;
         }
-        let waiting = wait_until(&self.not_full.event, &self.not_full, || {
-            self.put_from(&mut slot)
-        });
+        let putters = self.waiters(Side::Putters);
+        let waiting = wait_until(&self.not_full, &putters, || self.put_from(&mut slot));
         match crate::core::with_timeout(timeout, waiting).await {
             Some(done) => done,
             None => Err(PutError::Timeout(
@@ -319,8 +362,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     ) -> Result<(), PutError<T>> {
         let mut slot = Some(item);
         let done = block_until(
-            &self.not_full.event,
             &self.not_full,
+            &self.waiters(Side::Putters),
             deadline,
             method,
             || self.put_from(&mut slot),
@@ -351,7 +394,10 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         if let Some(done) = self.take() {
             return done;
         }
-        wait_until(&self.not_empty.event, &self.not_empty, || self.take()).await
+        wait_until(&self.not_empty, &self.waiters(Side::Getters), || {
+            self.take()
+        })
+        .await
     }
 
     /// Takes the next item, waiting at most `timeout`.
@@ -423,8 +469,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
 
     fn get_deadline(&self, deadline: Option<Instant>, method: &'static str) -> Result<T, GetError> {
         block_until(
-            &self.not_empty.event,
             &self.not_empty,
+            &self.waiters(Side::Getters),
             deadline,
             method,
             || self.take(),
@@ -448,10 +494,10 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
         let mut state = self.state();
         state.unfinished = state.unfinished.checked_sub(1).ok_or(TaskDoneError)?;
-        let all_done = state.unfinished == 0;
+        let wake_joiners = state.unfinished == 0 && state.waiting[Side::Joiners as usize] > 0;
         drop(state);
-        if all_done {
-            self.all_done.notify_all();
+        if wake_joiners {
+            self.all_done.notify(usize::MAX);
         }
         Ok(())
     }
@@ -474,7 +520,10 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// ```
     pub async fn join(&self) {
         if self.all_done().is_none() {
-            wait_until(&self.all_done.event, &self.all_done, || self.all_done()).await;
+            wait_until(&self.all_done, &self.waiters(Side::Joiners), || {
+                self.all_done()
+            })
+            .await;
         }
     }
 
@@ -508,8 +557,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// ```
     pub fn join_blocking(&self) {
         block_until(
-            &self.all_done.event,
             &self.all_done,
+            &self.waiters(Side::Joiners),
             None,
             "join_blocking",
             || self.all_done(),
@@ -527,8 +576,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// ```
     pub fn join_timeout_blocking(&self, timeout: Duration) -> bool {
         block_until(
-            &self.all_done.event,
             &self.all_done,
+            &self.waiters(Side::Joiners),
             deadline_after(timeout),
             "join_timeout_blocking",
             || self.all_done(),
@@ -603,9 +652,24 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert_eq!(queue.try_get(), Err(GetError::ShutDown));
     /// ```
     pub fn shutdown(&self) {
-        self.state().shutdown = true;
-        self.not_empty.notify_all();
-        self.not_full.notify_all();
+        let mut state = self.state();
+        state.shutdown = true;
+        let waiting = state.waiting;
+        drop(state);
+        self.wake_all(waiting);
+    }
+
+    /// Wakes every waiter of the sides that have any: after a shutdown.
+    fn wake_all(&self, waiting: [usize; 3]) {
+        for (side, event) in [
+            (Side::Getters, &self.not_empty),
+            (Side::Putters, &self.not_full),
+            (Side::Joiners, &self.all_done),
+        ] {
+            if waiting[side as usize] > 0 {
+                event.notify(usize::MAX);
+            }
+        }
     }
 
     /// Shuts the queue down and empties it (Python 3.13
@@ -624,13 +688,13 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         state.shutdown = true;
         let items = O::drain(&mut state.items);
         state.unfinished = state.unfinished.saturating_sub(items.len());
-        let all_done = state.unfinished == 0;
-        drop(state);
-        self.not_empty.notify_all();
-        self.not_full.notify_all();
-        if all_done {
-            self.all_done.notify_all();
+        let mut waiting = state.waiting;
+        if state.unfinished > 0 {
+            // `join` still waits for items already taken.
+            waiting[Side::Joiners as usize] = 0;
         }
+        drop(state);
+        self.wake_all(waiting);
         items
     }
 
@@ -651,7 +715,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert_eq!(ambisync::Queue::<u8>::unbounded().waiting_getters(), 0);
     /// ```
     pub fn waiting_getters(&self) -> usize {
-        self.not_empty.waiting()
+        self.state().waiting[Side::Getters as usize]
     }
 
     /// How many tasks and threads wait in `put` (a snapshot).
@@ -660,7 +724,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert_eq!(ambisync::Queue::<u8>::bounded(1).waiting_putters(), 0);
     /// ```
     pub fn waiting_putters(&self) -> usize {
-        self.not_full.waiting()
+        self.state().waiting[Side::Putters as usize]
     }
 
     /// The items as a [`Stream`](futures_core::Stream): each `next()` is a
@@ -693,8 +757,9 @@ impl<T, O: QueueOrder<T>> fmt::Debug for OrderedQueue<T, O> {
             .field("maxsize", &self.maxsize)
             .field("unfinished_tasks", &state.unfinished)
             .field("shutdown", &state.shutdown)
-            .field("waiting_getters", &self.not_empty.waiting())
-            .field("waiting_putters", &self.not_full.waiting())
+            .field("waiting_getters", &state.waiting[Side::Getters as usize])
+            .field("waiting_putters", &state.waiting[Side::Putters as usize])
+            .field("waiting_joiners", &state.waiting[Side::Joiners as usize])
             .finish()
     }
 }

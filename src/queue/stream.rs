@@ -7,9 +7,8 @@ use std::task::{Context, Poll};
 use event_listener::EventListener;
 use futures_core::Stream;
 
-use super::{OrderedQueue, QueueOrder};
-use crate::core::Registration;
-use crate::core::Signal;
+use super::{OrderedQueue, QueueOrder, Side};
+use crate::core::WaiterCount;
 
 /// The items of a queue as a [`Stream`], from
 /// [`OrderedQueue::stream`]; it ends once the queue is shut down and empty.
@@ -37,8 +36,8 @@ use crate::core::Signal;
 #[must_use = "streams do nothing unless polled"]
 pub struct QueueStream<'a, T, O: QueueOrder<T>> {
     queue: &'a OrderedQueue<T, O>,
-    /// Counts this stream as a waiting getter while it waits for an item.
-    registration: Option<Registration<'a, Signal>>,
+    /// Counted as a waiting getter while it waits for an item.
+    registered: bool,
     listener: Option<EventListener>,
     ended: bool,
 }
@@ -47,9 +46,29 @@ impl<'a, T, O: QueueOrder<T>> QueueStream<'a, T, O> {
     pub(super) fn new(queue: &'a OrderedQueue<T, O>) -> Self {
         QueueStream {
             queue,
-            registration: None,
+            registered: false,
             listener: None,
             ended: false,
+        }
+    }
+
+    /// Takes the next item or the end; stops counting the stream as a waiting
+    /// getter when it gets either (between items it waits for nothing).
+    fn take(&mut self) -> Option<Option<T>> {
+        let next = match self.queue.take()? {
+            Ok(item) => Some(item),
+            Err(_) => {
+                self.ended = true;
+                None
+            }
+        };
+        self.unregister();
+        Some(next)
+    }
+
+    fn unregister(&mut self) {
+        if std::mem::take(&mut self.registered) {
+            self.queue.waiters(Side::Getters).unregister();
         }
     }
 }
@@ -72,28 +91,29 @@ impl<T, O: QueueOrder<T>> Stream for QueueStream<'_, T, O> {
                     Poll::Pending => return Poll::Pending,
                 }
             }
-            match this.queue.take() {
-                Some(Ok(item)) => {
-                    // Between items the stream waits for nothing: stop counting
-                    // it in `waiting_getters` (no listener is held here).
-                    this.registration = None;
-                    return Poll::Ready(Some(item));
-                }
-                Some(Err(_)) => {
-                    this.ended = true;
-                    this.registration = None;
-                    return Poll::Ready(None);
-                }
-                None => {}
+            if let Some(next) = this.take() {
+                return Poll::Ready(next);
             }
-            let signal = &this.queue.not_empty;
-            if this.registration.is_none() {
-                this.registration = Some(Registration::new(signal));
+            if !this.registered {
+                this.queue.waiters(Side::Getters).register();
+                this.registered = true;
             }
             // Listen, then check again: an item put in between is seen by the
             // check, or its notification reaches the listener.
-            this.listener = Some(signal.event.listen());
+            this.listener = Some(this.queue.not_empty.listen());
+            if let Some(next) = this.take() {
+                // A notification the listener may have caught passes on when
+                // it drops.
+                this.listener = None;
+                return Poll::Ready(next);
+            }
         }
+    }
+}
+
+impl<T, O: QueueOrder<T>> Drop for QueueStream<'_, T, O> {
+    fn drop(&mut self) {
+        self.unregister();
     }
 }
 
