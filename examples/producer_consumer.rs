@@ -168,6 +168,15 @@ impl Pipeline {
     }
 }
 
+/// Simulated I/O in a task. tokio's timer rounds every sleep up to its next
+/// millisecond tick, even a zero one, so zero means no sleep at all (as
+/// `std::thread::sleep(ZERO)` does in the thread mode).
+async fn simulate(duration: Duration) {
+    if !duration.is_zero() {
+        tokio::time::sleep(duration).await;
+    }
+}
+
 async fn run_tasks(settings: &Settings) -> bool {
     let pipeline = Pipeline::new(settings);
     let log = pipeline.log;
@@ -180,7 +189,7 @@ async fn run_tasks(settings: &Settings) -> bool {
             let who = format!("producer {id}");
             let mut seq = 0;
             while !pipeline.stop.is_set() {
-                tokio::time::sleep(settings.pause).await; // waiting for the network
+                simulate(settings.pause).await; // waiting for the network
                 for _ in 0..settings.burst {
                     seq += 1;
                     let message = Message::new(id, seq);
@@ -212,7 +221,7 @@ async fn run_tasks(settings: &Settings) -> bool {
             loop {
                 match pipeline.queue.get().await {
                     Ok(message) => {
-                        tokio::time::sleep(settings.store).await; // writing to storage
+                        simulate(settings.store).await; // writing to storage
                         let mut stored = pipeline.stored.lock().await;
                         pipeline.store(&mut stored, &message);
                         drop(stored);
@@ -230,7 +239,8 @@ async fn run_tasks(settings: &Settings) -> bool {
     }
 
     let started = Instant::now();
-    let mut ticks = tokio::time::interval(settings.run / 4);
+    // `interval` refuses a zero period; `--run-ms 0` means "stop at once".
+    let mut ticks = tokio::time::interval((settings.run / 4).max(Duration::from_micros(1)));
     ticks.tick().await;
     for _ in 0..4 {
         ticks.tick().await;
