@@ -1,8 +1,8 @@
 //! [`Barrier`]: a cyclic meeting point with a broken state (Python `threading.Barrier`).
 
+use parking_lot::{Mutex, MutexGuard};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::core::{Signal, block_until, deadline_after, wait_until};
@@ -400,12 +400,10 @@ impl Barrier {
         self.state().phase == Phase::Broken
     }
 
-    /// The state; a panic elsewhere never leaves it half-updated, so a
-    /// poisoned mutex is still consistent.
+    /// The state (the action runs outside the lock, so no user code ever
+    /// panics while it is held).
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 
     async fn enter_async(&self) -> Result<Arrival, BrokenBarrierError> {

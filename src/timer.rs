@@ -5,7 +5,9 @@ use std::any::Any;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -33,9 +35,7 @@ struct Shared<T> {
 
 impl<T> Shared<T> {
     fn stage(&self) -> MutexGuard<'_, Stage<T>> {
-        self.stage
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.stage.lock()
     }
 
     fn set(&self, stage: Stage<T>) {

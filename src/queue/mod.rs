@@ -4,8 +4,8 @@
 mod order;
 mod stream;
 
+use parking_lot::{Mutex, MutexGuard};
 use std::fmt;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use order::{Fifo, Lifo, Priority, QueueOrder};
@@ -189,12 +189,11 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         }
     }
 
-    /// The state; every update is complete before any user code can panic, so
-    /// a poisoned mutex still guards consistent state.
+    /// The state. parking_lot's mutex: under a producer and a consumer on two
+    /// threads it measured a quarter faster than std's (BENCHMARKS.md), and it
+    /// has no poisoning to handle (no user code runs while it is held).
     fn state(&self) -> MutexGuard<'_, State<O::Store>> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 
     fn waiters(&self, side: Side) -> Waiters<'_, T, O> {
