@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use event_listener::{EventListener, Listener, listener};
 
-use crate::core::{Registration, WaiterCount};
+use crate::core::{CountedIn, Registration};
 
 /// Bit 0 of the state: the flag.
 const SET: usize = 1;
@@ -37,17 +37,6 @@ const WAITER: usize = 2;
 pub struct Event {
     state: AtomicUsize,
     event: event_listener::Event,
-}
-
-struct Waiters<'a>(&'a AtomicUsize);
-
-impl WaiterCount for Waiters<'_> {
-    fn register(&self) {
-        self.0.fetch_add(WAITER, Ordering::SeqCst);
-    }
-    fn unregister(&self) {
-        self.0.fetch_sub(WAITER, Ordering::SeqCst);
-    }
 }
 
 /// A listener that, when dropped, drops its notification instead of passing it
@@ -142,7 +131,7 @@ impl Event {
         // already be able to receive `set()`'s notification, or a `set()`
         // that sees it counted followed by a `clear()` would leave it waiting.
         let listener = Discarding(Some(self.event.listen()));
-        let waiters = Waiters(&self.state);
+        let waiters = CountedIn::<WAITER>(&self.state);
         let _registration = Registration::new(&waiters);
         if self.is_set() {
             return;
@@ -209,7 +198,7 @@ impl Event {
         crate::core::runtime::assert_may_block(method);
         // Listen before registering, as in `wait`.
         listener!(self.event => listener);
-        let waiters = Waiters(&self.state);
+        let waiters = CountedIn::<WAITER>(&self.state);
         let _registration = Registration::new(&waiters);
         if self.is_set() {
             listener.discard();

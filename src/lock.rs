@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use event_listener::Event;
 
-use crate::core::{WaiterCount, block_until, deadline_after, wait_until};
+use crate::core::{CountedIn, WaiterCount, block_until, deadline_after, wait_until};
 use crate::error::ReleaseError;
 
 /// Bit 0 of the state: somebody holds the lock.
@@ -63,18 +63,6 @@ unsafe impl<T: Send> Send for Lock<T> {}
 // SAFETY: see above.
 unsafe impl<T: Send> Sync for Lock<T> {}
 
-/// The state word as a waiter count, for the shared waiting loop.
-struct Waiters<'a>(&'a AtomicUsize);
-
-impl WaiterCount for Waiters<'_> {
-    fn register(&self) {
-        self.0.fetch_add(WAITER, Ordering::SeqCst);
-    }
-    fn unregister(&self) {
-        self.0.fetch_sub(WAITER, Ordering::SeqCst);
-    }
-}
-
 impl<T> Lock<T> {
     /// Creates an unlocked lock holding `value`.
     ///
@@ -105,7 +93,7 @@ impl<T> Lock<T> {
     pub async fn lock(&self) -> LockGuard<'_, T> {
         if !self.try_take_fair() {
             let mut waiter = FairWaiter::new(&self.state, &self.event);
-            wait_until(&self.event, &Waiters(&self.state), || {
+            wait_until(&self.event, &CountedIn::<WAITER>(&self.state), || {
                 waiter.attempt().then_some(())
             })
             .await;
@@ -196,9 +184,13 @@ impl<T> Lock<T> {
             return Some(self.guard());
         }
         let mut waiter = FairWaiter::new(&self.state, &self.event);
-        block_until(&self.event, &Waiters(&self.state), deadline, method, || {
-            waiter.attempt().then_some(())
-        })
+        block_until(
+            &self.event,
+            &CountedIn::<WAITER>(&self.state),
+            deadline,
+            method,
+            || waiter.attempt().then_some(()),
+        )
         .map(|()| self.guard())
     }
 
@@ -761,10 +753,10 @@ impl<'a, T> crate::condition::sealed::Unlocked for UnlockedLock<'a, T> {
         &self.0.event
     }
     fn register(&self) {
-        Waiters(&self.0.state).register();
+        CountedIn::<WAITER>(&self.0.state).register();
     }
     fn unregister(&self) {
-        Waiters(&self.0.state).unregister();
+        CountedIn::<WAITER>(&self.0.state).unregister();
     }
 }
 
@@ -798,9 +790,9 @@ impl<T> crate::condition::sealed::Unlocked for UnlockedOwnedLock<T> {
         &self.0.event
     }
     fn register(&self) {
-        Waiters(&self.0.state).register();
+        CountedIn::<WAITER>(&self.0.state).register();
     }
     fn unregister(&self) {
-        Waiters(&self.0.state).unregister();
+        CountedIn::<WAITER>(&self.0.state).unregister();
     }
 }

@@ -9,4 +9,6 @@ pub(crate) mod wait;
 pub(crate) use signal::Signal;
 #[cfg(feature = "tokio")]
 pub(crate) use wait::with_timeout;
-pub(crate) use wait::{Registration, WaiterCount, block_until, deadline_after, wait_until};
+pub(crate) use wait::{
+    CountedIn, Registration, WaiterCount, block_until, deadline_after, wait_until,
+};

@@ -12,6 +12,7 @@
 //! either holds an unconsumed notification (event-listener passes it on when
 //! the listener drops) or has already completed: nothing is lost.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use event_listener::{Event, Listener, listener};
@@ -25,6 +26,20 @@ use event_listener::{Event, Listener, listener};
 pub(crate) trait WaiterCount {
     fn register(&self);
     fn unregister(&self);
+}
+
+/// A waiter count kept in the upper bits of a primitive's state word, in units
+/// of `UNIT` (the bits below hold the primitive's flags). Registering in the
+/// same word as the state orders it with every change of that state.
+pub(crate) struct CountedIn<'a, const UNIT: usize>(pub(crate) &'a AtomicUsize);
+
+impl<const UNIT: usize> WaiterCount for CountedIn<'_, UNIT> {
+    fn register(&self) {
+        self.0.fetch_add(UNIT, Ordering::SeqCst);
+    }
+    fn unregister(&self) {
+        self.0.fetch_sub(UNIT, Ordering::SeqCst);
+    }
 }
 
 /// Unregisters the waiter when the wait ends, also when its future is dropped.
