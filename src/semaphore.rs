@@ -11,7 +11,13 @@ use std::time::{Duration, Instant};
 use crate::core::{WaiterCount, block_until, deadline_after, wait_until};
 use crate::error::BoundedReleaseError;
 
-/// The most permits a semaphore can hold.
+/// The most permits a semaphore can hold (`u32::MAX`); creating or releasing
+/// beyond it panics.
+///
+/// ```
+/// let sem = ambisync::Semaphore::new(ambisync::MAX_PERMITS);
+/// assert_eq!(sem.available_permits(), ambisync::MAX_PERMITS);
+/// ```
 pub const MAX_PERMITS: usize = u32::MAX as usize;
 
 /// One permit in the state word: permits count in the high 32 bits.
