@@ -276,6 +276,7 @@ impl Barrier {
     /// let barrier = ambisync::Barrier::new(1);
     /// assert_eq!(barrier.wait_blocking(), Ok(0));
     /// ```
+    #[track_caller]
     pub fn wait_blocking(&self) -> Result<usize, BrokenBarrierError> {
         self.wait_deadline(None, "wait_blocking")
     }
@@ -289,10 +290,12 @@ impl Barrier {
     /// assert!(barrier.wait_timeout_blocking(Duration::from_millis(5)).is_err());
     /// assert!(barrier.is_broken());
     /// ```
+    #[track_caller]
     pub fn wait_timeout_blocking(&self, timeout: Duration) -> Result<usize, BrokenBarrierError> {
         self.wait_deadline(deadline_after(timeout), "wait_timeout_blocking")
     }
 
+    #[track_caller]
     fn wait_deadline(
         &self,
         deadline: Option<Instant>,

@@ -278,6 +278,7 @@ impl Condition {
     /// cond.notify_all();
     /// waiter.join().unwrap();
     /// ```
+    #[track_caller]
     pub fn wait_blocking<G: ConditionGuard>(&self, guard: G) -> G {
         self.wait_deadline(guard, None, "wait_blocking").0
     }
@@ -292,6 +293,7 @@ impl Condition {
     /// let (_guard, notified) = cond.wait_timeout_blocking(lock.lock_blocking(), Duration::from_millis(5));
     /// assert!(!notified);
     /// ```
+    #[track_caller]
     pub fn wait_timeout_blocking<G: ConditionGuard>(
         &self,
         guard: G,
@@ -308,6 +310,7 @@ impl Condition {
     /// let guard = cond.wait_for_blocking(lock.lock_blocking(), |n| **n == 1);
     /// assert_eq!(*guard, 1);
     /// ```
+    #[track_caller]
     pub fn wait_for_blocking<G: ConditionGuard>(
         &self,
         mut guard: G,
@@ -330,6 +333,7 @@ impl Condition {
     ///     cond.wait_for_timeout_blocking(lock.lock_blocking(), Duration::from_millis(5), |n| **n > 0);
     /// assert!(!holds);
     /// ```
+    #[track_caller]
     pub fn wait_for_timeout_blocking<G: ConditionGuard>(
         &self,
         mut guard: G,
@@ -350,6 +354,7 @@ impl Condition {
         }
     }
 
+    #[track_caller]
     fn wait_deadline<G: ConditionGuard>(
         &self,
         guard: G,

@@ -171,6 +171,7 @@ impl Event {
     /// event.set();
     /// event.wait_blocking();
     /// ```
+    #[track_caller]
     pub fn wait_blocking(&self) {
         self.wait_deadline(None, "wait_blocking");
     }
@@ -183,6 +184,7 @@ impl Event {
     /// let event = ambisync::Event::new();
     /// assert!(!event.wait_timeout_blocking(Duration::from_millis(5)));
     /// ```
+    #[track_caller]
     pub fn wait_timeout_blocking(&self, timeout: Duration) -> bool {
         self.wait_deadline(
             crate::core::deadline_after(timeout),
@@ -190,6 +192,7 @@ impl Event {
         )
     }
 
+    #[track_caller]
     fn wait_deadline(&self, deadline: Option<Instant>, method: &'static str) -> bool {
         crate::core::runtime::debug_assert_may_block(method);
         if self.is_set() {

@@ -153,6 +153,7 @@ impl<T> Lock<T> {
     /// let lock = ambisync::Lock::new(5);
     /// assert_eq!(*lock.lock_blocking(), 5);
     /// ```
+    #[track_caller]
     pub fn lock_blocking(&self) -> LockGuard<'_, T> {
         self.lock_deadline(None, "lock_blocking")
             .expect("waiting without a deadline cannot time out")
@@ -170,10 +171,12 @@ impl<T> Lock<T> {
     /// drop(held);
     /// assert!(lock.lock_timeout_blocking(Duration::from_millis(10)).is_some());
     /// ```
+    #[track_caller]
     pub fn lock_timeout_blocking(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
         self.lock_deadline(deadline_after(timeout), "lock_timeout_blocking")
     }
 
+    #[track_caller]
     fn lock_deadline(
         &self,
         deadline: Option<std::time::Instant>,
@@ -259,6 +262,7 @@ impl<T> Lock<T> {
     /// let guard = lock.lock_owned_blocking();
     /// assert_eq!(*guard, 1);
     /// ```
+    #[track_caller]
     pub fn lock_owned_blocking(self: &Arc<Self>) -> OwnedLockGuard<T> {
         std::mem::forget(self.lock_deadline(None, "lock_owned_blocking"));
         OwnedLockGuard::adopt(Arc::clone(self))
@@ -272,6 +276,7 @@ impl<T> Lock<T> {
     /// let _held = lock.lock_owned_blocking();
     /// assert!(lock.lock_owned_timeout_blocking(Duration::from_millis(5)).is_none());
     /// ```
+    #[track_caller]
     pub fn lock_owned_timeout_blocking(
         self: &Arc<Self>,
         timeout: Duration,
@@ -411,6 +416,7 @@ impl Lock<()> {
     /// lock.acquire_blocking();
     /// assert!(lock.is_locked());
     /// ```
+    #[track_caller]
     pub fn acquire_blocking(&self) {
         std::mem::forget(self.lock_deadline(None, "acquire_blocking"));
     }
@@ -424,6 +430,7 @@ impl Lock<()> {
     /// assert!(lock.acquire_timeout_blocking(Duration::from_millis(5)));
     /// assert!(!lock.acquire_timeout_blocking(Duration::from_millis(5)));
     /// ```
+    #[track_caller]
     pub fn acquire_timeout_blocking(&self, timeout: Duration) -> bool {
         self.lock_deadline(deadline_after(timeout), "acquire_timeout_blocking")
             .map(std::mem::forget)

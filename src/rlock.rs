@@ -135,6 +135,7 @@ impl<T> RLock<T> {
     /// let _b = lock.lock_blocking();
     /// assert_eq!(lock.recursion_count(), 2);
     /// ```
+    #[track_caller]
     pub fn lock_blocking(&self) -> RLockGuard<'_, T> {
         self.lock_deadline(None, "lock_blocking")
             .expect("waiting without a deadline cannot time out")
@@ -147,10 +148,12 @@ impl<T> RLock<T> {
     /// let lock = ambisync::RLock::new(());
     /// assert!(lock.lock_timeout_blocking(Duration::from_millis(5)).is_some());
     /// ```
+    #[track_caller]
     pub fn lock_timeout_blocking(&self, timeout: Duration) -> Option<RLockGuard<'_, T>> {
         self.lock_deadline(deadline_after(timeout), "lock_timeout_blocking")
     }
 
+    #[track_caller]
     fn lock_deadline(
         &self,
         deadline: Option<Instant>,
@@ -330,6 +333,7 @@ impl RLock<()> {
     /// lock.acquire_blocking();
     /// assert!(lock.is_owned());
     /// ```
+    #[track_caller]
     pub fn acquire_blocking(&self) {
         // Not `lock_blocking()`: the "blocking inside a runtime" panic must
         // name this method (and `acquire(..)`), as `Lock::acquire_blocking` does.
@@ -347,6 +351,7 @@ impl RLock<()> {
     /// let lock = ambisync::RLock::default();
     /// assert!(lock.acquire_timeout_blocking(Duration::from_millis(5)));
     /// ```
+    #[track_caller]
     pub fn acquire_timeout_blocking(&self, timeout: Duration) -> bool {
         self.lock_deadline(deadline_after(timeout), "acquire_timeout_blocking")
             .map(std::mem::forget)

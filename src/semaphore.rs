@@ -74,6 +74,7 @@ impl Permits {
         }
     }
 
+    #[track_caller]
     fn take_deadline(&self, deadline: Option<Instant>, method: &'static str) -> bool {
         block_until(&self.event, self, deadline, method, || {
             self.try_take().then_some(())
@@ -255,6 +256,7 @@ macro_rules! acquire_forms {
             /// let permit = sem.acquire_blocking();
             /// # drop(permit);
             /// ```
+            #[track_caller]
             pub fn acquire_blocking(&self) -> SemaphorePermit<'_> {
                 self.permits.take_deadline(None, "acquire_blocking");
                 self.permit()
@@ -268,6 +270,7 @@ macro_rules! acquire_forms {
             #[doc = concat!("let sem = ambisync::", stringify!($ty), "::new(0);")]
             /// assert!(sem.acquire_timeout_blocking(Duration::from_millis(5)).is_none());
             /// ```
+            #[track_caller]
             pub fn acquire_timeout_blocking(
                 &self,
                 timeout: Duration,
@@ -346,6 +349,7 @@ macro_rules! acquire_forms {
             /// std::thread::spawn(move || drop(permit)).join().unwrap();
             /// assert_eq!(sem.available_permits(), 1);
             /// ```
+            #[track_caller]
             pub fn acquire_owned_blocking(self: &Arc<Self>) -> OwnedSemaphorePermit {
                 self.permits.take_deadline(None, "acquire_owned_blocking");
                 OwnedSemaphorePermit::adopt(OwnedSemaphore::$owned(Arc::clone(self)))
@@ -359,6 +363,7 @@ macro_rules! acquire_forms {
             #[doc = concat!("let sem = Arc::new(ambisync::", stringify!($ty), "::new(0));")]
             /// assert!(sem.acquire_owned_timeout_blocking(Duration::from_millis(5)).is_none());
             /// ```
+            #[track_caller]
             pub fn acquire_owned_timeout_blocking(
                 self: &Arc<Self>,
                 timeout: Duration,

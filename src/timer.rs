@@ -287,6 +287,7 @@ impl<T> Timer<T> {
     /// let timer = ambisync::Timer::after_blocking(Duration::from_millis(1), || 'x');
     /// assert_eq!(timer.join_blocking(), Some('x'));
     /// ```
+    #[track_caller]
     pub fn join_blocking(&self) -> Option<T> {
         self.join_deadline(None, "join_blocking")
     }
@@ -300,10 +301,12 @@ impl<T> Timer<T> {
     /// assert_eq!(timer.join_timeout_blocking(Duration::from_millis(5)), None);
     /// # timer.cancel();
     /// ```
+    #[track_caller]
     pub fn join_timeout_blocking(&self, timeout: Duration) -> Option<T> {
         self.join_deadline(deadline_after(timeout), "join_timeout_blocking")
     }
 
+    #[track_caller]
     fn join_deadline(&self, deadline: Option<Instant>, method: &'static str) -> Option<T> {
         let shared = &*self.shared;
         block_until(

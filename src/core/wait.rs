@@ -81,6 +81,7 @@ pub(crate) async fn wait_until<T>(
 ///
 /// `None` means the deadline passed; one last attempt is made at the deadline.
 /// `method` names the caller for the "blocking inside a runtime" panic.
+#[track_caller]
 pub(crate) fn block_until<T>(
     event: &Event,
     count: &impl WaiterCount,

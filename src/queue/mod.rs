@@ -336,6 +336,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// queue.put_blocking(1).unwrap();
     /// assert_eq!(queue.get_blocking(), Ok(1));
     /// ```
+    #[track_caller]
     pub fn put_blocking(&self, item: T) -> Result<(), PutError<T>> {
         self.put_deadline(item, None, "put_blocking")
     }
@@ -349,10 +350,12 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// queue.put_blocking(1).unwrap();
     /// assert!(queue.put_timeout_blocking(2, Duration::from_millis(5)).is_err());
     /// ```
+    #[track_caller]
     pub fn put_timeout_blocking(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
         self.put_deadline(item, deadline_after(timeout), "put_timeout_blocking")
     }
 
+    #[track_caller]
     fn put_deadline(
         &self,
         item: T,
@@ -449,6 +452,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// queue.try_put('x').unwrap();
     /// assert_eq!(queue.get_blocking(), Ok('x'));
     /// ```
+    #[track_caller]
     pub fn get_blocking(&self) -> Result<T, GetError> {
         self.get_deadline(None, "get_blocking")
     }
@@ -462,10 +466,12 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// let queue: Queue<u8> = Queue::unbounded();
     /// assert_eq!(queue.get_timeout_blocking(Duration::from_millis(5)), Err(GetError::Timeout));
     /// ```
+    #[track_caller]
     pub fn get_timeout_blocking(&self, timeout: Duration) -> Result<T, GetError> {
         self.get_deadline(deadline_after(timeout), "get_timeout_blocking")
     }
 
+    #[track_caller]
     fn get_deadline(&self, deadline: Option<Instant>, method: &'static str) -> Result<T, GetError> {
         block_until(
             &self.not_empty,
@@ -554,6 +560,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// let queue: ambisync::Queue<u8> = ambisync::Queue::unbounded();
     /// queue.join_blocking(); // nothing was put
     /// ```
+    #[track_caller]
     pub fn join_blocking(&self) {
         block_until(
             &self.all_done,
@@ -573,6 +580,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// queue.try_put(1).unwrap();
     /// assert!(!queue.join_timeout_blocking(Duration::from_millis(5)));
     /// ```
+    #[track_caller]
     pub fn join_timeout_blocking(&self, timeout: Duration) -> bool {
         block_until(
             &self.all_done,
