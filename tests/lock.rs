@@ -826,3 +826,25 @@ fn no_waiter_starves_under_a_barging_storm() {
         "a waiter waited {worst:?} for its turn: starved by barging newcomers"
     );
 }
+
+/// Python's `TIMEOUT_MAX`: a timeout too large to add to "now" means waiting
+/// as long as it takes, in every form, never an overflow panic.
+#[test]
+fn huge_timeouts_mean_wait_as_long_as_it_takes() {
+    let lock = Arc::new(Lock::new(()));
+    assert!(lock.lock_timeout_blocking(Duration::MAX).is_some());
+    let held = lock.lock_blocking();
+    let waiter = {
+        let lock = Arc::clone(&lock);
+        std::thread::spawn(move || lock.lock_timeout_blocking(Duration::MAX).is_some())
+    };
+    eventually("the thread waits", || lock.waiters() == 1);
+    drop(held);
+    assert!(join_within("waiter with Duration::MAX", waiter));
+    #[cfg(feature = "tokio")]
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let _held = within("lock_timeout(MAX)", lock.lock_timeout(Duration::MAX))
+            .await
+            .expect("a free lock is taken");
+    });
+}
