@@ -6,10 +6,11 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use event_listener::Event;
 
+use crate::core::fair::{FairState, FairWaiter};
 use crate::core::{CountedIn, WaiterCount, block_until, deadline_after, wait_until};
 use crate::error::ReleaseError;
 
@@ -19,9 +20,6 @@ const LOCKED: usize = 1;
 const STARVING: usize = 2;
 /// The rest of the state counts registered waiters, in units of this.
 const WAITER: usize = 4;
-
-/// How long a waiter lets newcomers barge in before it claims its turn.
-const STARVATION: Duration = Duration::from_micros(500);
 
 /// A mutual-exclusion lock that async tasks and OS threads share.
 ///
@@ -92,7 +90,8 @@ impl<T> Lock<T> {
     /// ```
     pub async fn lock(&self) -> LockGuard<'_, T> {
         if !self.try_take_fair() {
-            let mut waiter = FairWaiter::new(&self.state, &self.event);
+            let state = LockState(&self.state);
+            let mut waiter = FairWaiter::new(&state, &self.event);
             wait_until(&self.event, &CountedIn::<WAITER>(&self.state), || {
                 waiter.attempt().then_some(())
             })
@@ -186,7 +185,8 @@ impl<T> Lock<T> {
         if self.try_take_fair() || spin_until(|| self.try_take_fair()) {
             return Some(self.guard());
         }
-        let mut waiter = FairWaiter::new(&self.state, &self.event);
+        let state = LockState(&self.state);
+        let mut waiter = FairWaiter::new(&state, &self.event);
         block_until(
             &self.event,
             &CountedIn::<WAITER>(&self.state),
@@ -508,68 +508,25 @@ fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// A waiting `lock` call. Newcomers may barge past woken waiters (fast under
-/// contention), so a waiter that has waited longer than [`STARVATION`] sets
-/// `STARVING`: from then on waiting calls leave a free lock to it, and pass
-/// their wake-ups along until one reaches it. Only the non-waiting `try_`
-/// forms still take a free lock.
-struct FairWaiter<'a> {
-    state: &'a AtomicUsize,
-    event: &'a Event,
-    since: Option<Instant>,
-    /// This waiter set `STARVING` and must clear it.
-    starving: bool,
-}
+/// The lock's state word under the fairness protocol: the unit is the lock.
+struct LockState<'a>(&'a AtomicUsize);
 
-impl<'a> FairWaiter<'a> {
-    fn new(state: &'a AtomicUsize, event: &'a Event) -> Self {
-        FairWaiter {
-            state,
-            event,
-            since: None,
-            starving: false,
-        }
+impl FairState for LockState<'_> {
+    fn take_fair(&self) -> bool {
+        take_if_clear(self.0, LOCKED | STARVING, 0)
     }
-
-    fn attempt(&mut self) -> bool {
-        if self.starving {
-            if take_if_clear(self.state, LOCKED, STARVING) {
-                self.starving = false;
-                return true;
-            }
-            return false;
-        }
-        if take_if_clear(self.state, LOCKED | STARVING, 0) {
-            return true;
-        }
-        let now = Instant::now();
-        let since = *self.since.get_or_insert(now);
-        if now.duration_since(since) >= STARVATION
-            && self.state.fetch_or(STARVING, Ordering::AcqRel) & STARVING == 0
-        {
-            self.starving = true;
-            return self.attempt();
-        }
-        let state = self.state.load(Ordering::Acquire);
-        if state & (LOCKED | STARVING) == STARVING {
-            // The lock is free but reserved for the starving waiter, which may
-            // be asleep: pass the wake-up along the queue until it arrives.
-            self.event.notify(1);
-        }
-        false
+    fn take_starving(&self) -> bool {
+        take_if_clear(self.0, LOCKED, STARVING)
     }
-}
-
-impl Drop for FairWaiter<'_> {
-    fn drop(&mut self) {
-        if self.starving {
-            // Given up (cancelled or timed out) while starving: let the others
-            // barge again, and wake one if the lock is free.
-            let before = self.state.fetch_and(!STARVING, Ordering::AcqRel);
-            if before & LOCKED == 0 && before >= WAITER {
-                self.event.notify(1);
-            }
-        }
+    fn claim_starving(&self) -> bool {
+        self.0.fetch_or(STARVING, Ordering::AcqRel) & STARVING == 0
+    }
+    fn unclaim_starving(&self) -> bool {
+        let before = self.0.fetch_and(!STARVING, Ordering::AcqRel);
+        before & LOCKED == 0 && before >= WAITER
+    }
+    fn reserved_and_free(&self) -> bool {
+        self.0.load(Ordering::Acquire) & (LOCKED | STARVING) == STARVING
     }
 }
 

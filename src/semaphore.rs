@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use event_listener::{Event, IntoNotification};
 use std::time::{Duration, Instant};
 
+use crate::core::fair::{FairState, FairWaiter};
 use crate::core::{WaiterCount, block_until, deadline_after, wait_until};
 use crate::error::BoundedReleaseError;
 
@@ -22,8 +23,10 @@ pub const MAX_PERMITS: usize = u32::MAX as usize;
 
 /// One permit in the state word: permits count in the high 32 bits.
 const PERMIT: u64 = 1 << 32;
-/// The low 32 bits count registered waiters.
-const WAITERS: u64 = PERMIT - 1;
+/// Bit 31: a waiter starves; the last free permit is reserved for it.
+const STARVING: u64 = 1 << 31;
+/// Bits 0 to 30 count registered waiters.
+const WAITERS: u64 = STARVING - 1;
 
 /// The count and the waiters, shared by both semaphore types, in one word so
 /// that giving a permit back is a single `fetch_add` that also tells whether
@@ -42,6 +45,31 @@ impl WaiterCount for Permits {
     }
 }
 
+/// Semaphores barge like `Lock`, with the same starvation guard: a waiter
+/// that waited too long reserves the last free permit for itself.
+impl FairState for Permits {
+    fn take_fair(&self) -> bool {
+        self.take_when(
+            |state| state >= 2 * PERMIT || (state >= PERMIT && state & STARVING == 0),
+            0,
+        )
+    }
+    fn take_starving(&self) -> bool {
+        self.take_when(|state| state >= PERMIT, STARVING)
+    }
+    fn claim_starving(&self) -> bool {
+        self.state.fetch_or(STARVING, Ordering::AcqRel) & STARVING == 0
+    }
+    fn unclaim_starving(&self) -> bool {
+        let before = self.state.fetch_and(!STARVING, Ordering::AcqRel);
+        before >= PERMIT && before & WAITERS != 0
+    }
+    fn reserved_and_free(&self) -> bool {
+        let state = self.state.load(Ordering::Acquire);
+        state >= PERMIT && state & STARVING != 0
+    }
+}
+
 impl Permits {
     const fn new(permits: usize) -> Permits {
         assert!(permits <= MAX_PERMITS, "semaphore permit count overflow");
@@ -51,13 +79,20 @@ impl Permits {
         }
     }
 
+    /// Takes a permit if one is free, whoever waits: the non-waiting forms.
     #[inline]
     fn try_take(&self) -> bool {
+        self.take_when(|state| state >= PERMIT, 0)
+    }
+
+    /// Takes `PERMIT` (clearing `also_clear`) while `allowed` says so.
+    #[inline]
+    fn take_when(&self, allowed: impl Fn(u64) -> bool, also_clear: u64) -> bool {
         let mut state = self.state.load(Ordering::Relaxed);
-        while state >= PERMIT {
+        while allowed(state) {
             match self.state.compare_exchange_weak(
                 state,
-                state - PERMIT,
+                (state - PERMIT) & !also_clear,
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
@@ -69,15 +104,21 @@ impl Permits {
     }
 
     async fn take(&self) {
-        if !self.try_take() {
-            wait_until(&self.event, self, || self.try_take().then_some(())).await;
+        if !self.take_fair() {
+            let mut waiter = FairWaiter::new(self, &self.event);
+            wait_until(&self.event, self, || waiter.attempt().then_some(())).await;
         }
     }
 
     #[track_caller]
     fn take_deadline(&self, deadline: Option<Instant>, method: &'static str) -> bool {
+        crate::core::runtime::debug_assert_may_block(method);
+        if self.take_fair() {
+            return true;
+        }
+        let mut waiter = FairWaiter::new(self, &self.event);
         block_until(&self.event, self, deadline, method, || {
-            self.try_take().then_some(())
+            waiter.attempt().then_some(())
         })
         .is_some()
     }
@@ -227,7 +268,7 @@ macro_rules! acquire_forms {
             /// ```
             #[cfg(feature = "tokio")]
             pub async fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
-                if !self.permits.try_take() {
+                if !self.permits.take_fair() {
                     crate::core::with_timeout(timeout, self.permits.take()).await?;
                 }
                 Some(self.permit())
@@ -318,7 +359,7 @@ macro_rules! acquire_forms {
             ) -> impl Future<Output = Option<OwnedSemaphorePermit>> + use<> {
                 let this = Arc::clone(self);
                 async move {
-                    if !this.permits.try_take() {
+                    if !this.permits.take_fair() {
                         crate::core::with_timeout(timeout, this.permits.take()).await?;
                     }
                     Some(OwnedSemaphorePermit::adopt(OwnedSemaphore::$owned(this)))

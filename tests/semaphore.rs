@@ -1118,3 +1118,64 @@ async fn bounded_release_wakes_a_thread_and_the_thread_release_wakes_a_task() {
         .unwrap();
     assert_eq!(sem.available_permits(), 0);
 }
+
+/// Newcomers may barge past woken waiters, but a waiter that waited too long
+/// reserves the next free permit: under a storm of 16 tasks (2 workers) and 2
+/// threads over 2 permits, every acquisition completes and no single wait
+/// comes near the test's limit.
+#[test]
+fn no_waiter_starves_under_a_barging_storm() {
+    const ROUNDS: usize = 200;
+    let sem = Arc::new(Semaphore::new(2));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            runtime.spawn(async move {
+                let mut longest = Duration::ZERO;
+                for _ in 0..ROUNDS {
+                    let start = Instant::now();
+                    let permit = sem.acquire().await;
+                    longest = longest.max(start.elapsed());
+                    tokio::task::yield_now().await;
+                    drop(permit);
+                }
+                longest
+            })
+        })
+        .collect();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let sem = Arc::clone(&sem);
+            std::thread::spawn(move || {
+                let mut longest = Duration::ZERO;
+                for _ in 0..ROUNDS {
+                    let start = Instant::now();
+                    let permit = sem.acquire_blocking();
+                    longest = longest.max(start.elapsed());
+                    drop(permit);
+                }
+                longest
+            })
+        })
+        .collect();
+    let mut worst = Duration::ZERO;
+    for thread in threads {
+        worst = worst.max(join_within("thread in the storm", thread));
+    }
+    for task in tasks {
+        let longest = runtime
+            .block_on(async { within("task in the storm", task).await })
+            .unwrap();
+        worst = worst.max(longest);
+    }
+    assert_eq!(sem.available_permits(), 2);
+    assert!(
+        worst < LIMIT / 4,
+        "a waiter waited {worst:?} for a permit: starved by barging newcomers"
+    );
+}

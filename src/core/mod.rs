@@ -1,6 +1,7 @@
 //! What the primitives share: the waiting loop, waiter-counted signals,
 //! caller identity and the check that refuses to block a runtime thread.
 
+pub(crate) mod fair;
 pub(crate) mod owner;
 pub(crate) mod runtime;
 pub(crate) mod signal;
