@@ -6,13 +6,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use event_listener::{EventListener, Listener, listener};
+use once_cell::race::OnceBox;
 
-use crate::core::{CountedIn, Registration};
+use crate::core::wake_all::{Ticket, WakeAllList, Wakeup};
 
 /// Bit 0 of the state: the flag.
 const SET: usize = 1;
-/// The rest of the state counts registered waiters, in units of this.
+/// The rest of the state counts waiters in the list (and those about to
+/// enter it), in units of this, so that `set()` with nobody waiting is one
+/// atomic operation.
 const WAITER: usize = 2;
 
 /// A flag that starts false; [`set`](Event::set) makes it true and wakes every
@@ -20,6 +22,11 @@ const WAITER: usize = 2;
 ///
 /// `set()` releases every waiter present at that moment, even if `clear()`
 /// follows at once (Python's `test_set_and_clear`).
+///
+/// Unlike the other primitives, `Event` keeps its own waiter list instead of
+/// an `event_listener::Event`: waking everybody is its whole job, and a list
+/// that is only ever emptied at once lets a woken waiter leave without taking
+/// a lock (see BENCHMARKS.md).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -36,30 +43,54 @@ const WAITER: usize = 2;
 /// ```
 pub struct Event {
     state: AtomicUsize,
-    event: event_listener::Event,
+    /// Allocated by the first waiter that has to wait.
+    waiters: OnceBox<WakeAllList>,
 }
 
-/// A listener that, when dropped, drops its notification instead of passing it
-/// on: every waiter present at a `set()` is notified anyway, and a passed-on
-/// notification could wake a waiter that arrived after a `clear()`.
-struct Discarding(Option<EventListener>);
+/// [`Event::wait`] once the flag was found clear: enters the list on its
+/// first poll, and leaves it when dropped before a wake-up.
+struct Waiting<'a> {
+    event: &'a Event,
+    list: &'a WakeAllList,
+    stage: Stage,
+}
 
-impl Future for Discarding {
+enum Stage {
+    Start,
+    Listed(Ticket),
+    Done,
+}
+
+impl Future for Waiting<'_> {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let listener = self.0.as_mut().expect("polled after completion");
-        let ready = Pin::new(listener).poll(cx);
-        if ready.is_ready() {
-            self.0 = None;
+        let (event, list) = (self.event, self.list);
+        let woken = match self.stage {
+            Stage::Start => match event.enter(list, Wakeup::Task(cx.waker())) {
+                Some(ticket) => {
+                    self.stage = Stage::Listed(ticket);
+                    false
+                }
+                None => true,
+            },
+            // A wake-up means the flag was set while we waited, whatever it
+            // is now.
+            Stage::Listed(ticket) => list.is_woken(ticket) || list.update(ticket, cx.waker()),
+            Stage::Done => panic!("`Event::wait` polled after it completed"),
+        };
+        if woken {
+            self.stage = Stage::Done;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
-        ready
     }
 }
 
-impl Drop for Discarding {
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        if let Some(listener) = self.0.take() {
-            listener.discard();
+        if let Stage::Listed(ticket) = self.stage {
+            self.event.leave(self.list, ticket);
         }
     }
 }
@@ -73,7 +104,7 @@ impl Event {
     pub const fn new() -> Event {
         Event {
             state: AtomicUsize::new(0),
-            event: event_listener::Event::new(),
+            waiters: OnceBox::new(),
         }
     }
 
@@ -89,7 +120,10 @@ impl Event {
         // Waiters check the flag after they start listening, so only the
         // transition from clear to set can find somebody asleep.
         if before & SET == 0 && before >= WAITER {
-            self.event.notify(usize::MAX);
+            if let Some(list) = self.waiters.get() {
+                let woken = list.wake_all();
+                self.state.fetch_sub(woken * WAITER, Ordering::Relaxed);
+            }
         }
     }
 
@@ -127,18 +161,12 @@ impl Event {
         if self.is_set() {
             return;
         }
-        // Listen first, then register: a waiter that `waiters()` counts must
-        // already be able to receive `set()`'s notification, or a `set()`
-        // that sees it counted followed by a `clear()` would leave it waiting.
-        let listener = Discarding(Some(self.event.listen()));
-        let waiters = CountedIn::<WAITER>(&self.state);
-        let _registration = Registration::new(&waiters);
-        if self.is_set() {
-            return;
+        Waiting {
+            event: self,
+            list: self.list(),
+            stage: Stage::Start,
         }
-        // Only `set` notifies, so a notification means the flag was set while
-        // we listened, whatever it is now.
-        listener.await;
+        .await
     }
 
     /// [`wait`](Event::wait) for at most `timeout`; `true` if the flag was set.
@@ -199,24 +227,54 @@ impl Event {
             return true;
         }
         crate::core::runtime::assert_may_block(method);
-        // Listen before registering, as in `wait`.
-        listener!(self.event => listener);
-        let waiters = CountedIn::<WAITER>(&self.state);
-        let _registration = Registration::new(&waiters);
-        if self.is_set() {
-            listener.discard();
-            return true;
-        }
-        match deadline {
-            None => {
-                listener.wait();
-                true
+        let list = self.list();
+        match self.enter(list, Wakeup::Thread) {
+            None => true,
+            Some(ticket) => {
+                if list.park(ticket, deadline) {
+                    true
+                } else {
+                    self.state.fetch_sub(WAITER, Ordering::Relaxed);
+                    self.is_set()
+                }
             }
-            Some(deadline) => listener.wait_deadline(deadline).is_some() || self.is_set(),
         }
     }
 
-    /// How many tasks and threads are waiting (a snapshot).
+    fn list(&self) -> &WakeAllList {
+        self.waiters.get_or_init(|| Box::new(WakeAllList::new()))
+    }
+
+    /// Counts the caller in and puts it in the list, unless the flag is set
+    /// (or a `set()` happened since it started): then `None`.
+    fn enter(&self, list: &WakeAllList, wakeup: Wakeup<'_>) -> Option<Ticket> {
+        // A `set()` after this generation wakes us even if it sees the flag
+        // cleared again by the time we take the list's lock.
+        let seen = list.generation();
+        // Counted before looking at the flag, so that a `set()` that misses
+        // us in the state word is one we see there.
+        let before = self.state.fetch_add(WAITER, Ordering::SeqCst);
+        let ticket = if before & SET == 0 {
+            list.insert(seen, wakeup, || self.is_set())
+        } else {
+            None
+        };
+        if ticket.is_none() {
+            self.state.fetch_sub(WAITER, Ordering::Relaxed);
+        }
+        ticket
+    }
+
+    /// A waiter gives up before a wake-up reached it.
+    fn leave(&self, list: &WakeAllList, ticket: Ticket) {
+        // If a wake-up took it first, `set()` already counted it out.
+        if list.remove(ticket) {
+            self.state.fetch_sub(WAITER, Ordering::Relaxed);
+        }
+    }
+
+    /// How many tasks and threads are waiting (a snapshot). Waiters that a
+    /// [`set`](Event::set) woke no longer count, even before they run.
     ///
     /// ```
     /// assert_eq!(ambisync::Event::new().waiters(), 0);

@@ -425,12 +425,173 @@ fn a_notified_wait_dropped_before_polling_does_not_release_a_later_thread() {
         let event = Arc::clone(&event);
         move || event.wait_timeout_blocking(SHORT * 3)
     });
-    eventually("the later thread waits", || event.waiters() == 2);
+    // `set()` counted the early waiter out: only the later thread waits.
+    eventually("the later thread waits", || event.waiters() == 1);
     drop(early);
     assert!(
         !join_within("later thread", later),
         "the dropped waiter's notification must not release a thread that came after clear()"
     );
+}
+
+// ------------------------------------------------------------ the waiter list
+
+/// A waker that counts its wake-ups.
+struct CountingWaker(AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (Arc<CountingWaker>, std::task::Waker) {
+    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    (Arc::clone(&counter), std::task::Waker::from(counter))
+}
+
+fn poll_with<F: Future + Unpin>(
+    fut: &mut F,
+    waker: &std::task::Waker,
+) -> std::task::Poll<F::Output> {
+    std::pin::Pin::new(fut).poll(&mut std::task::Context::from_waker(waker))
+}
+
+#[test]
+fn a_wait_polled_again_with_a_new_waker_is_woken_through_the_new_one() {
+    let event = Event::new();
+    let (first, first_waker) = counting_waker();
+    let (second, second_waker) = counting_waker();
+    let mut wait = Box::pin(event.wait());
+    assert!(poll_with(&mut wait, &first_waker).is_pending());
+    assert!(poll_with(&mut wait, &second_waker).is_pending());
+    assert_eq!(event.waiters(), 1, "a second poll must not add a waiter");
+    event.set();
+    assert_eq!(
+        second.0.load(Ordering::SeqCst),
+        1,
+        "the latest waker is woken"
+    );
+    assert_eq!(
+        first.0.load(Ordering::SeqCst),
+        0,
+        "the replaced waker is not"
+    );
+    assert!(poll_with(&mut wait, &second_waker).is_ready());
+}
+
+#[test]
+fn waits_of_one_task_and_of_others_are_all_woken() {
+    let event = Event::new();
+    let (task_a, waker_a) = counting_waker();
+    let (task_b, waker_b) = counting_waker();
+    // Interleaved, as a task polling several futures next to another task's.
+    let wakers = [&waker_a, &waker_b, &waker_a, &waker_a, &waker_b, &waker_a];
+    let mut waits: Vec<_> = wakers.iter().map(|_| Box::pin(event.wait())).collect();
+    for (wait, waker) in waits.iter_mut().zip(wakers) {
+        assert!(poll_with(wait, waker).is_pending());
+    }
+    event.set();
+    assert!(task_a.0.load(Ordering::SeqCst) >= 1, "task a was not woken");
+    assert!(task_b.0.load(Ordering::SeqCst) >= 1, "task b was not woken");
+    assert_eq!(event.waiters(), 0);
+    for (wait, waker) in waits.iter_mut().zip(wakers) {
+        assert!(
+            poll_with(wait, waker).is_ready(),
+            "a woken wait is not ready"
+        );
+    }
+}
+
+#[test]
+fn slots_of_dropped_waits_are_reused_and_set_wakes_exactly_the_rest() {
+    let event = Event::new();
+    let (counter, waker) = counting_waker();
+    for round in 0..3 {
+        let mut waits: Vec<_> = (0..10).map(|_| Some(Box::pin(event.wait()))).collect();
+        for wait in waits.iter_mut().flatten() {
+            assert!(poll_with(wait, &waker).is_pending());
+        }
+        // Every other wait leaves; new ones take the freed slots.
+        for wait in waits.iter_mut().step_by(2) {
+            *wait = None;
+        }
+        assert_eq!(event.waiters(), 5, "round {round}");
+        let mut late: Vec<_> = (0..7).map(|_| Box::pin(event.wait())).collect();
+        for wait in &mut late {
+            assert!(poll_with(wait, &waker).is_pending());
+        }
+        assert_eq!(event.waiters(), 12, "round {round}");
+        event.set();
+        assert_eq!(
+            event.waiters(),
+            0,
+            "round {round}: set() counts everybody out"
+        );
+        for wait in waits.iter_mut().flatten().chain(late.iter_mut()) {
+            assert!(poll_with(wait, &waker).is_ready(), "round {round}");
+        }
+        event.clear();
+    }
+    assert!(counter.0.load(Ordering::SeqCst) >= 3);
+}
+
+#[test]
+fn threads_that_time_out_leave_nothing_counted() {
+    let event = Arc::new(Event::new());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let event = Arc::clone(&event);
+            std::thread::spawn(move || event.wait_timeout_blocking(SHORT))
+        })
+        .collect();
+    for thread in threads {
+        assert!(!join_within("timed-out waiter", thread));
+    }
+    assert_eq!(event.waiters(), 0);
+    // A thread waiting after them is still woken.
+    let waiter = spawn_blocking_waiter(&event);
+    eventually("the new thread waits", || event.waiters() == 1);
+    event.set();
+    join_within("waiter after timeouts", waiter);
+}
+
+#[test]
+fn waiters_leaving_and_sets_racing_lose_no_wake_up() {
+    // Threads wait with short timeouts while the main thread sets and clears:
+    // whatever the interleaving, the count ends at zero and a final set()
+    // releases every waiter still in the list.
+    let event = Arc::new(Event::new());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let (event, stop) = (Arc::clone(&event), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut rounds = 0u32;
+                while !stop.load(Ordering::SeqCst) {
+                    let timeout = Duration::from_micros(50 * (1 + (i + rounds as u64) % 4));
+                    event.wait_timeout_blocking(timeout);
+                    rounds += 1;
+                }
+                rounds
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(300) {
+        event.set();
+        event.clear();
+        std::thread::yield_now();
+    }
+    stop.store(true, Ordering::SeqCst);
+    event.set();
+    for thread in threads {
+        assert!(join_within("racing waiter", thread) > 0);
+    }
+    assert_eq!(event.waiters(), 0);
 }
 
 // ------------------------------------------------------ blocking inside a runtime

@@ -6,6 +6,7 @@ pub(crate) mod owner;
 pub(crate) mod runtime;
 pub(crate) mod signal;
 pub(crate) mod wait;
+pub(crate) mod wake_all;
 
 pub(crate) use signal::Signal;
 #[cfg(feature = "tokio")]
