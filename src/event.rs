@@ -2,12 +2,11 @@
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use once_cell::race::OnceBox;
-
+use crate::core::sync::{AtomicUsize, OnceBox};
 use crate::core::wake_all::{Ticket, WakeAllList, Wakeup};
 
 /// Bit 0 of the state: the flag.
@@ -101,10 +100,21 @@ impl Event {
     /// ```
     /// assert!(!ambisync::Event::new().is_set());
     /// ```
+    #[cfg(not(ambisync_loom))]
     pub const fn new() -> Event {
         Event {
             state: AtomicUsize::new(0),
             waiters: OnceBox::new(),
+        }
+    }
+
+    /// Creates an event whose flag is false (loom's atomics have no `const`
+    /// constructor).
+    #[cfg(ambisync_loom)]
+    pub fn new() -> Event {
+        Event {
+            state: AtomicUsize::new(0),
+            waiters: OnceBox::with(WakeAllList::new()),
         }
     }
 

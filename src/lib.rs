@@ -2,8 +2,9 @@
 //! serves async tasks and OS threads at once**: a thread blocked in
 //! `wait_blocking()` and a task awaiting `wait()` are woken by the same `set()`.
 //!
-//! Every primitive is built on [`event-listener`](https://docs.rs/event-listener)
-//! and works on any executor; the `tokio` feature (on by default) adds the
+//! The primitives are built on [`event-listener`](https://docs.rs/event-listener)
+//! ([`Event`] on a wake-all list of its own, which is faster at waking
+//! everybody) and work on any executor; the `tokio` feature (on by default) adds the
 //! async `*_timeout` methods, [`Timer`], task-level [`RLock`] ownership and a
 //! panic when a `_blocking` call would stall a tokio runtime thread.
 //!

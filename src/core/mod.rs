@@ -5,6 +5,7 @@ pub(crate) mod fair;
 pub(crate) mod owner;
 pub(crate) mod runtime;
 pub(crate) mod signal;
+pub(crate) mod sync;
 pub(crate) mod wait;
 pub(crate) mod wake_all;
 

@@ -1,0 +1,57 @@
+//! The atomics, mutex and thread parking of the code that the loom model
+//! tests check (`tests/loom.rs`): std's and parking_lot's normally, loom's
+//! when built with `RUSTFLAGS="--cfg ambisync_loom"`.
+
+#[cfg(ambisync_loom)]
+pub(crate) use loom::{
+    sync::atomic::{AtomicU64, AtomicUsize},
+    thread,
+};
+#[cfg(not(ambisync_loom))]
+pub(crate) use std::{
+    sync::atomic::{AtomicU64, AtomicUsize},
+    thread,
+};
+
+#[cfg(not(ambisync_loom))]
+pub(crate) use parking_lot::Mutex;
+
+/// loom's mutex with parking_lot's `lock()` signature.
+#[cfg(ambisync_loom)]
+pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+#[cfg(ambisync_loom)]
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Mutex(loom::sync::Mutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        // Nothing panics while holding it in the modelled code.
+        self.0.lock().unwrap()
+    }
+}
+
+#[cfg(not(ambisync_loom))]
+pub(crate) use once_cell::race::OnceBox;
+
+/// `OnceBox` publishes through a std atomic, which loom cannot see: the model
+/// tests use a box made up front (the lazy publication is once_cell's, not
+/// ours, to check).
+#[cfg(ambisync_loom)]
+pub(crate) struct OnceBox<T>(Box<T>);
+
+#[cfg(ambisync_loom)]
+impl<T> OnceBox<T> {
+    pub(crate) fn with(value: T) -> Self {
+        OnceBox(Box::new(value))
+    }
+
+    pub(crate) fn get(&self) -> Option<&T> {
+        Some(&self.0)
+    }
+
+    pub(crate) fn get_or_init(&self, _init: impl FnOnce() -> Box<T>) -> &T {
+        &self.0
+    }
+}
