@@ -107,6 +107,8 @@ impl Permits {
         if !self.take_fair() {
             let mut waiter = FairWaiter::new(self, &self.event);
             wait_until(&self.event, self, || waiter.attempt().then_some(())).await;
+            drop(waiter);
+            self.pass_on_surplus();
         }
     }
 
@@ -117,10 +119,26 @@ impl Permits {
             return true;
         }
         let mut waiter = FairWaiter::new(self, &self.event);
-        block_until(&self.event, self, deadline, method, || {
+        let taken = block_until(&self.event, self, deadline, method, || {
             waiter.attempt().then_some(())
         })
-        .is_some()
+        .is_some();
+        drop(waiter);
+        if taken {
+            self.pass_on_surplus();
+        }
+        taken
+    }
+
+    /// After a waiter took a permit: if more are free and others wait, make
+    /// sure one of them is woken. Releases of single permits only promise
+    /// "at least one waiter notified" (see `give_back`), so a waiter woken
+    /// for several releases hands the rest on.
+    fn pass_on_surplus(&self) {
+        let state = self.state.load(Ordering::Acquire);
+        if state >= PERMIT && state & WAITERS != 0 {
+            self.event.notify(1);
+        }
     }
 
     /// Adds `n` permits (a raw release) and wakes exactly `n` more waiters:
@@ -158,11 +176,18 @@ impl Permits {
     ///
     /// The waiter count comes back with the same `fetch_add`: a waiter that
     /// registered later finds the permit on its next attempt.
+    ///
+    /// Wakes "at least one" waiter, not one more: while a woken waiter has
+    /// not run yet, releases by tasks that barge back in (release, re-acquire,
+    /// release) would otherwise wake a new waiter each time, only for it to
+    /// find the permit taken. The woken waiter passes on what it does not
+    /// take (`pass_on_surplus`), and one dropped before it ran passes its
+    /// wake-up on (event-listener), so no permit sits free while all sleep.
     #[inline]
     fn give_back(&self) {
         let before = self.state.fetch_add(PERMIT, Ordering::Release);
         if before & WAITERS != 0 {
-            self.event.notify(1.additional());
+            self.event.notify(1);
         }
     }
 

@@ -13,7 +13,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ambisync::Event;
-use common::{LIMIT, eventually, eventually_async, join_thread, join_within, poll_once, within};
+use common::{
+    LIMIT, counting_waker, eventually, eventually_async, join_thread, join_within, poll_once,
+    poll_with, within,
+};
 #[cfg(feature = "tokio")]
 use common::{panic_message, watchdog};
 
@@ -436,30 +439,6 @@ fn a_notified_wait_dropped_before_polling_does_not_release_a_later_thread() {
 
 // ------------------------------------------------------------ the waiter list
 
-/// A waker that counts its wake-ups.
-struct CountingWaker(AtomicUsize);
-
-impl std::task::Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn counting_waker() -> (Arc<CountingWaker>, std::task::Waker) {
-    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    (Arc::clone(&counter), std::task::Waker::from(counter))
-}
-
-fn poll_with<F: Future + Unpin>(
-    fut: &mut F,
-    waker: &std::task::Waker,
-) -> std::task::Poll<F::Output> {
-    std::pin::Pin::new(fut).poll(&mut std::task::Context::from_waker(waker))
-}
-
 #[test]
 fn a_wait_polled_again_with_a_new_waker_is_woken_through_the_new_one() {
     let event = Event::new();
@@ -470,16 +449,8 @@ fn a_wait_polled_again_with_a_new_waker_is_woken_through_the_new_one() {
     assert!(poll_with(&mut wait, &second_waker).is_pending());
     assert_eq!(event.waiters(), 1, "a second poll must not add a waiter");
     event.set();
-    assert_eq!(
-        second.0.load(Ordering::SeqCst),
-        1,
-        "the latest waker is woken"
-    );
-    assert_eq!(
-        first.0.load(Ordering::SeqCst),
-        0,
-        "the replaced waker is not"
-    );
+    assert_eq!(second.wakes(), 1, "the latest waker is woken");
+    assert_eq!(first.wakes(), 0, "the replaced waker is not");
     assert!(poll_with(&mut wait, &second_waker).is_ready());
 }
 
@@ -495,8 +466,8 @@ fn waits_of_one_task_and_of_others_are_all_woken() {
         assert!(poll_with(wait, waker).is_pending());
     }
     event.set();
-    assert!(task_a.0.load(Ordering::SeqCst) >= 1, "task a was not woken");
-    assert!(task_b.0.load(Ordering::SeqCst) >= 1, "task b was not woken");
+    assert!(task_a.wakes() >= 1, "task a was not woken");
+    assert!(task_b.wakes() >= 1, "task b was not woken");
     assert_eq!(event.waiters(), 0);
     for (wait, waker) in waits.iter_mut().zip(wakers) {
         assert!(
@@ -536,7 +507,7 @@ fn slots_of_dropped_waits_are_reused_and_set_wakes_exactly_the_rest() {
         }
         event.clear();
     }
-    assert!(counter.0.load(Ordering::SeqCst) >= 3);
+    assert!(counter.wakes() >= 3);
 }
 
 #[test]

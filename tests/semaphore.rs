@@ -16,11 +16,15 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ambisync::{BoundedReleaseError, BoundedSemaphore, OwnedSemaphorePermit, Semaphore};
-use common::{LIMIT, eventually, eventually_async, join_thread, join_within, poll_once, within};
+use common::{
+    LIMIT, counting_waker, eventually, eventually_async, join_thread, join_within, poll_once,
+    poll_with, within,
+};
 #[cfg(feature = "tokio")]
 use common::{panic_message, watchdog};
 
@@ -968,6 +972,68 @@ async fn semaphore_a_waiter_woken_by_release_and_dropped_passes_the_permit_on() 
     assert_eq!(sem.available_permits(), 0);
     drop(permit);
     assert_eq!(sem.available_permits(), 1);
+}
+
+/// A dropped permit wakes "at least one" waiter: while the first woken one has
+/// not run, a second drop wakes nobody new, and the woken waiter, having taken
+/// one permit, hands the other on.
+#[test]
+fn permits_dropped_back_to_back_reach_both_waiters_through_the_first() {
+    for bounded in [false, true] {
+        let plain = Semaphore::new(2);
+        let capped = BoundedSemaphore::new(2);
+        let (first_permit, second_permit) = if bounded {
+            (capped.try_acquire().unwrap(), capped.try_acquire().unwrap())
+        } else {
+            (plain.try_acquire().unwrap(), plain.try_acquire().unwrap())
+        };
+        let (first, first_waker) = counting_waker();
+        let (second, second_waker) = counting_waker();
+        // Each waiter keeps its permit (a drop would wake the other one).
+        let acquire = || -> std::pin::Pin<Box<dyn Future<Output = Box<dyn Send + '_>> + '_>> {
+            if bounded {
+                Box::pin(async { Box::new(capped.acquire().await) as Box<dyn Send> })
+            } else {
+                Box::pin(async { Box::new(plain.acquire().await) as Box<dyn Send> })
+            }
+        };
+        let (mut waiter_1, mut waiter_2) = (acquire(), acquire());
+        assert!(poll_with(&mut waiter_1, &first_waker).is_pending());
+        assert!(poll_with(&mut waiter_2, &second_waker).is_pending());
+        drop(first_permit);
+        drop(second_permit);
+        assert_eq!(first.wakes(), 1, "bounded: {bounded}");
+        assert_eq!(second.wakes(), 0, "bounded: {bounded}: no second wake yet");
+        let Poll::Ready(_kept) = poll_with(&mut waiter_1, &first_waker) else {
+            panic!("bounded: {bounded}: the woken waiter takes a permit");
+        };
+        assert_eq!(
+            second.wakes(),
+            1,
+            "bounded: {bounded}: the first waiter hands the second permit on"
+        );
+        assert!(poll_with(&mut waiter_2, &second_waker).is_ready());
+    }
+}
+
+#[test]
+fn threads_woken_by_back_to_back_drops_all_get_a_permit() {
+    let sem = Arc::new(Semaphore::new(3));
+    for round in 0..50 {
+        let held: Vec<_> = (0..3).map(|_| sem.try_acquire_owned().unwrap()).collect();
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let sem = Arc::clone(&sem);
+                std::thread::spawn(move || drop(sem.acquire_blocking()))
+            })
+            .collect();
+        eventually("three threads wait", || sem.waiters() == 3);
+        drop(held);
+        for waiter in waiters {
+            join_within(&format!("round {round}: waiter"), waiter);
+        }
+        assert_eq!(sem.available_permits(), 3);
+    }
 }
 
 // ============================================================ BoundedSemaphore
