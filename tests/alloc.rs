@@ -5,7 +5,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use ambisync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 
@@ -96,6 +98,47 @@ fn uncontended_operations_do_not_allocate() {
     let count = allocations_in(|| (0..100).for_each(|_| round()));
     assert_eq!(count, 0, "uncontended operations allocated {count} times");
     assert_eq!(*lock.lock_blocking(), 303);
+}
+
+/// Once a primitive's waiter list exists, a task that has to wait allocates
+/// nothing: listeners live inside the wait future, and `Event` reuses its
+/// slots.
+#[test]
+fn contended_async_waits_allocate_nothing_after_the_first() {
+    let lock = Lock::new(0u64);
+    let semaphore = Semaphore::new(1);
+    let event = Event::new();
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut round = || {
+        let held = lock.try_lock().unwrap();
+        let mut wait = pin!(lock.lock());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        drop(held);
+        let Poll::Ready(mut guard) = wait.as_mut().poll(&mut cx) else {
+            panic!("the lock was released");
+        };
+        *guard += 1;
+        drop(guard);
+
+        let permit = semaphore.try_acquire().unwrap();
+        let mut wait = pin!(semaphore.acquire());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        drop(permit);
+        assert!(wait.as_mut().poll(&mut cx).is_ready());
+
+        let mut wait = pin!(event.wait());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        event.set();
+        assert!(wait.as_mut().poll(&mut cx).is_ready());
+        event.clear();
+    };
+    // The first rounds allocate the waiter lists (`Event`'s has two slot
+    // vectors that take turns).
+    round();
+    round();
+    let count = allocations_in(|| (0..100).for_each(|_| round()));
+    assert_eq!(count, 0, "contended waits allocated {count} times");
 }
 
 #[test]

@@ -34,17 +34,32 @@ async fn wait_and_report(event: &Event, listed: &AtomicBool) {
     .await
 }
 
+/// A thread that waits with `wait_blocking`.
+fn blocked_thread(event: &Arc<Event>) -> thread::JoinHandle<()> {
+    let event = Arc::clone(event);
+    thread::spawn(move || event.wait_blocking())
+}
+
+/// A thread that runs a task awaiting `wait()`.
+fn waiting_task(event: &Arc<Event>) -> thread::JoinHandle<()> {
+    let event = Arc::clone(event);
+    thread::spawn(move || loom::future::block_on(event.wait()))
+}
+
+/// Sets the event, joins the waiters, and checks nobody is counted any more.
+fn set_and_join(event: &Event, waiters: Vec<thread::JoinHandle<()>>) {
+    event.set();
+    for waiter in waiters {
+        waiter.join().unwrap();
+    }
+    assert_eq!(event.waiters(), 0);
+}
+
 #[test]
 fn set_releases_a_blocked_thread() {
     loom::model(|| {
         let event = Arc::new(Event::new());
-        let waiter = thread::spawn({
-            let event = Arc::clone(&event);
-            move || event.wait_blocking()
-        });
-        event.set();
-        waiter.join().unwrap();
-        assert_eq!(event.waiters(), 0);
+        set_and_join(&event, vec![blocked_thread(&event)]);
     });
 }
 
@@ -52,13 +67,7 @@ fn set_releases_a_blocked_thread() {
 fn set_releases_a_waiting_task() {
     loom::model(|| {
         let event = Arc::new(Event::new());
-        let waiter = thread::spawn({
-            let event = Arc::clone(&event);
-            move || loom::future::block_on(event.wait())
-        });
-        event.set();
-        waiter.join().unwrap();
-        assert_eq!(event.waiters(), 0);
+        set_and_join(&event, vec![waiting_task(&event)]);
     });
 }
 
@@ -66,18 +75,8 @@ fn set_releases_a_waiting_task() {
 fn set_releases_a_thread_and_a_task_entering_together() {
     loom::model(|| {
         let event = Arc::new(Event::new());
-        let thread_waiter = thread::spawn({
-            let event = Arc::clone(&event);
-            move || event.wait_blocking()
-        });
-        let task_waiter = thread::spawn({
-            let event = Arc::clone(&event);
-            move || loom::future::block_on(event.wait())
-        });
-        event.set();
-        thread_waiter.join().unwrap();
-        task_waiter.join().unwrap();
-        assert_eq!(event.waiters(), 0);
+        let waiters = vec![blocked_thread(&event), waiting_task(&event)];
+        set_and_join(&event, waiters);
     });
 }
 
@@ -108,10 +107,7 @@ fn set_then_clear_releases_a_counted_thread_not_yet_listed() {
     // waiter takes the list's lock (the generation check).
     loom::model(|| {
         let event = Arc::new(Event::new());
-        let waiter = thread::spawn({
-            let event = Arc::clone(&event);
-            move || event.wait_blocking()
-        });
+        let waiter = blocked_thread(&event);
         while event.waiters() == 0 {
             thread::yield_now();
         }

@@ -69,7 +69,8 @@ pub(crate) async fn wait_until<T>(
         if let Some(done) = attempt() {
             return done;
         }
-        let listener = event.listen();
+        // On the stack (in this future): no allocation per wait.
+        listener!(event => listener);
         if let Some(done) = attempt() {
             return done;
         }
