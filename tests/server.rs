@@ -9,7 +9,7 @@
 
 // The example's `main` and command-line modes are not used here.
 #[allow(dead_code)]
-#[path = "../examples/connection_limit.rs"]
+#[path = "../examples/connection_limit/main.rs"]
 mod connection_limit;
 
 use std::future::Future;
