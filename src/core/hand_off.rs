@@ -23,7 +23,7 @@ use std::task::Waker;
 use std::time::Instant;
 
 use super::sync::thread::{self, Thread};
-use super::sync::{AtomicU64, Mutex};
+use super::sync::{AtomicU64, SpinningMutex as Mutex};
 use super::wake_all::Wakeup;
 
 /// Who to wake when a unit is handed over.
