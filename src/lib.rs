@@ -4,7 +4,9 @@
 //!
 //! The primitives are built on [`event-listener`](https://docs.rs/event-listener)
 //! ([`Event`] on a wake-all list of its own, which is faster at waking
-//! everybody) and work on any executor; the `tokio` feature (on by default) adds the
+//! everybody, and the semaphores on a first-come, first-served queue of their
+//! own that hands each released permit to the oldest waiter) and work on any
+//! executor; the `tokio` feature (on by default) adds the
 //! async `*_timeout` methods, [`Timer`], task-level [`RLock`] ownership and a
 //! panic when a `_blocking` call would stall a tokio runtime thread.
 //!

@@ -2,14 +2,16 @@
 //! `threading.BoundedSemaphore`), with RAII permits.
 
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-use event_listener::{Event, IntoNotification};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::core::fair::{FairState, FairWaiter};
-use crate::core::{WaiterCount, block_until, deadline_after, wait_until};
+use crate::core::deadline_after;
+use crate::core::hand_off::{HandOffQueue, Ticket};
+use crate::core::sync::{AtomicU64, OnceBox};
+use crate::core::wake_all::Wakeup;
 use crate::error::BoundedReleaseError;
 
 /// The most permits a semaphore can hold (`u32::MAX`); creating or releasing
@@ -23,76 +25,61 @@ pub const MAX_PERMITS: usize = u32::MAX as usize;
 
 /// One permit in the state word: permits count in the high 32 bits.
 const PERMIT: u64 = 1 << 32;
-/// Bit 31: a waiter starves; the last free permit is reserved for it.
-const STARVING: u64 = 1 << 31;
-/// Bits 0 to 30 count registered waiters.
-const WAITERS: u64 = STARVING - 1;
+/// The low 32 bits count the waiters queued (not yet granted a permit). They
+/// change only under the queue's lock.
+const WAITERS: u64 = PERMIT - 1;
 
-/// The count and the waiters, shared by both semaphore types, in one word so
-/// that giving a permit back is a single `fetch_add` that also tells whether
-/// anybody waits, and the semaphore stays two words in size.
+/// The count and the waiters, shared by both semaphore types.
+///
+/// Waiters are served first come, first served, with direct hand-off: a
+/// release that finds waiters queued gives the permit to the oldest one
+/// (`HandOffQueue`), and nobody takes a permit from the count while anybody
+/// is queued. The count and the number of queued waiters share one word, so
+/// that taking or giving back a permit with nobody queued is a single atomic
+/// operation that also tells whether anybody is, and the semaphore stays two
+/// words in size (the queue is allocated by the first waiter).
+///
+/// Permits and queued waiters can be in the word together only for a moment:
+/// a releaser adds its permit with `fetch_add`, and if that shows waiters it
+/// moves permits to them under the queue's lock (`hand_off`) until either
+/// runs out. A waiter counts itself in under that lock too, taking a permit
+/// instead if one is free and nobody is queued, so a release either sees the
+/// waiter or the waiter sees the permit.
 struct Permits {
     state: AtomicU64,
-    event: Event,
-}
-
-impl WaiterCount for Permits {
-    fn register(&self) {
-        self.state.fetch_add(1, Ordering::SeqCst);
-    }
-    fn unregister(&self) {
-        self.state.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Semaphores barge like `Lock`, with the same starvation guard: a waiter
-/// that waited too long reserves the last free permit for itself.
-impl FairState for Permits {
-    fn take_fair(&self) -> bool {
-        self.take_when(
-            |state| state >= 2 * PERMIT || (state >= PERMIT && state & STARVING == 0),
-            0,
-        )
-    }
-    fn take_starving(&self) -> bool {
-        self.take_when(|state| state >= PERMIT, STARVING)
-    }
-    fn claim_starving(&self) -> bool {
-        self.state.fetch_or(STARVING, Ordering::AcqRel) & STARVING == 0
-    }
-    fn unclaim_starving(&self) -> bool {
-        let before = self.state.fetch_and(!STARVING, Ordering::AcqRel);
-        before >= PERMIT && before & WAITERS != 0
-    }
-    fn reserved_and_free(&self) -> bool {
-        let state = self.state.load(Ordering::Acquire);
-        state >= PERMIT && state & STARVING != 0
-    }
+    /// Allocated by the first caller that has to wait.
+    queue: OnceBox<HandOffQueue>,
 }
 
 impl Permits {
+    #[cfg(not(ambisync_loom))]
     const fn new(permits: usize) -> Permits {
         assert!(permits <= MAX_PERMITS, "semaphore permit count overflow");
         Permits {
             state: AtomicU64::new(permits as u64 * PERMIT),
-            event: Event::new(),
+            queue: OnceBox::new(),
         }
     }
 
-    /// Takes a permit if one is free, whoever waits: the non-waiting forms.
-    #[inline]
-    fn try_take(&self) -> bool {
-        self.take_when(|state| state >= PERMIT, 0)
+    /// loom's atomics have no `const` constructor, and its `OnceBox` is made
+    /// up front.
+    #[cfg(ambisync_loom)]
+    fn new(permits: usize) -> Permits {
+        assert!(permits <= MAX_PERMITS, "semaphore permit count overflow");
+        Permits {
+            state: AtomicU64::new(permits as u64 * PERMIT),
+            queue: OnceBox::with(HandOffQueue::new()),
+        }
     }
 
-    /// Takes `PERMIT` (clearing `also_clear`) while `allowed` says so.
+    /// Takes a permit if one is free and nobody is queued for one.
     #[inline]
-    fn take_when(&self, allowed: impl Fn(u64) -> bool, also_clear: u64) -> bool {
+    fn try_take(&self) -> bool {
         let mut state = self.state.load(Ordering::Relaxed);
-        while allowed(state) {
+        while state >= PERMIT && state & WAITERS == 0 {
             match self.state.compare_exchange_weak(
                 state,
-                (state - PERMIT) & !also_clear,
+                state - PERMIT,
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
@@ -103,46 +90,97 @@ impl Permits {
         false
     }
 
+    fn queue(&self) -> &HandOffQueue {
+        self.queue.get_or_init(|| Box::new(HandOffQueue::new()))
+    }
+
+    /// Under the queue's lock: takes a permit if one is free and nobody is
+    /// queued (`false`: no need to wait), or counts the caller in as a
+    /// queued waiter (`true`).
+    fn count_in(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let (next, wait) = if state >= PERMIT && state & WAITERS == 0 {
+                (state - PERMIT, false)
+            } else {
+                assert!(state & WAITERS != WAITERS, "too many semaphore waiters");
+                (state + 1, true)
+            };
+            match self.state.compare_exchange_weak(
+                state,
+                next,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return wait,
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    /// Under the queue's lock: a queued waiter leaves without a permit.
+    fn count_out(&self) {
+        self.state.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Under the queue's lock: takes a permit from the count for the oldest
+    /// queued waiter, and counts that waiter out. `None` if there is no
+    /// permit or no waiter, else whether both are left for another grant.
+    fn claim_for_head(&self) -> Option<bool> {
+        // Waiters change only under the lock we hold, so the load sees their
+        // exact number; permits can only grow meanwhile (nobody takes one
+        // from the count while somebody is queued), and a releaser that adds
+        // one after this load sees the waiters and hands off in turn.
+        let state = self.state.load(Ordering::Relaxed);
+        if state < PERMIT || state & WAITERS == 0 {
+            return None;
+        }
+        let after = self.state.fetch_sub(PERMIT + 1, Ordering::AcqRel) - PERMIT - 1;
+        Some(after >= PERMIT && after & WAITERS != 0)
+    }
+
+    /// Moves permits from the count to queued waiters, oldest first, while
+    /// there are both. Permits added after the last grant's look at the word
+    /// are handed off by whoever added them: they saw the waiters.
+    fn hand_off(&self) {
+        // Waiters are counted in only under the queue's lock, so they exist
+        // only once the queue does.
+        if let Some(queue) = self.queue.get() {
+            while let Some(true) = queue.grant_next(|| self.claim_for_head()) {}
+        }
+    }
+
     async fn take(&self) {
-        if !self.take_fair() {
-            let mut waiter = FairWaiter::new(self, &self.event);
-            wait_until(&self.event, self, || waiter.attempt().then_some(())).await;
-            drop(waiter);
-            self.pass_on_surplus();
+        if !self.try_take() {
+            self.wait().await;
+        }
+    }
+
+    /// Waits for a permit (the caller found none free): queues up and
+    /// completes once a release hands it one.
+    fn wait(&self) -> Acquire<'_> {
+        Acquire {
+            permits: self,
+            stage: Stage::Start,
         }
     }
 
     #[track_caller]
     fn take_deadline(&self, deadline: Option<Instant>, method: &'static str) -> bool {
         crate::core::runtime::debug_assert_may_block(method);
-        if self.take_fair() {
+        if self.try_take() {
             return true;
         }
-        let mut waiter = FairWaiter::new(self, &self.event);
-        let taken = block_until(&self.event, self, deadline, method, || {
-            waiter.attempt().then_some(())
-        })
-        .is_some();
-        drop(waiter);
-        if taken {
-            self.pass_on_surplus();
-        }
-        taken
-    }
-
-    /// After a waiter took a permit: if more are free and others wait, make
-    /// sure one of them is woken. Releases of single permits only promise
-    /// "at least one waiter notified" (see `give_back`), so a waiter woken
-    /// for several releases hands the rest on.
-    fn pass_on_surplus(&self) {
-        let state = self.state.load(Ordering::Acquire);
-        if state >= PERMIT && state & WAITERS != 0 {
-            self.event.notify(1);
+        crate::core::runtime::assert_may_block(method);
+        let queue = self.queue();
+        match queue.enqueue(Wakeup::Thread, || self.count_in()) {
+            None => true,
+            Some(ticket) => queue.park(ticket, deadline, || self.count_out()),
         }
     }
 
-    /// Adds `n` permits (a raw release) and wakes exactly `n` more waiters:
-    /// `notify(1)` twice would wake only one while a permit sits free.
+    /// Adds `n` permits (a raw release), handing them to queued waiters
+    /// first.
     ///
     /// # Panics
     ///
@@ -167,27 +205,20 @@ impl Permits {
             }
         }
         if state & WAITERS != 0 {
-            self.event.notify(n.additional());
+            self.hand_off();
         }
     }
 
     /// Gives back one permit taken by a guard. Never fails: the count it
     /// restores was there before (raw releases are the ones that check).
     ///
-    /// The waiter count comes back with the same `fetch_add`: a waiter that
-    /// registered later finds the permit on its next attempt.
-    ///
-    /// Wakes "at least one" waiter, not one more: while a woken waiter has
-    /// not run yet, releases by tasks that barge back in (release, re-acquire,
-    /// release) would otherwise wake a new waiter each time, only for it to
-    /// find the permit taken. The woken waiter passes on what it does not
-    /// take (`pass_on_surplus`), and one dropped before it ran passes its
-    /// wake-up on (event-listener), so no permit sits free while all sleep.
+    /// With nobody queued this is one `fetch_add`; otherwise the permit goes
+    /// to the oldest waiter.
     #[inline]
     fn give_back(&self) {
         let before = self.state.fetch_add(PERMIT, Ordering::Release);
         if before & WAITERS != 0 {
-            self.event.notify(1);
+            self.hand_off();
         }
     }
 
@@ -200,6 +231,61 @@ impl Permits {
     }
 }
 
+/// A wait for a permit once none was free: queues up on its first poll and
+/// completes when a release hands it a permit. Dropped while queued it
+/// leaves the line; dropped after a grant it did not see, it gives the permit
+/// back (to the next waiter in line).
+struct Acquire<'a> {
+    permits: &'a Permits,
+    stage: Stage<'a>,
+}
+
+enum Stage<'a> {
+    Start,
+    Queued(&'a HandOffQueue, Ticket),
+    Done,
+}
+
+impl Future for Acquire<'_> {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let permits = self.permits;
+        let done = match self.stage {
+            Stage::Start => {
+                let queue = permits.queue();
+                match queue.enqueue(Wakeup::Task(cx.waker()), || permits.count_in()) {
+                    None => true,
+                    Some(ticket) => {
+                        self.stage = Stage::Queued(queue, ticket);
+                        false
+                    }
+                }
+            }
+            Stage::Queued(queue, ticket) => {
+                queue.is_granted(ticket) || queue.update(ticket, cx.waker())
+            }
+            Stage::Done => panic!("a semaphore acquire polled after it completed"),
+        };
+        if done {
+            self.stage = Stage::Done;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        if let Stage::Queued(queue, ticket) = self.stage {
+            if !queue.leave(ticket, || self.permits.count_out()) {
+                // Granted, but never seen: the permit goes on.
+                self.permits.give_back();
+            }
+        }
+    }
+}
+
 /// A counting semaphore for tasks and threads.
 ///
 /// Acquiring returns a [`SemaphorePermit`] that gives the permit back when
@@ -207,8 +293,12 @@ impl Permits {
 /// `acquire()` without `release()`), and [`release`](Semaphore::release) adds
 /// a permit at any time, beyond the initial count too.
 ///
-/// Releases wake exactly as many waiters as they free permits, and a woken
-/// waiter whose future is dropped passes its wake-up on.
+/// Waiters are served first come, first served (like tokio's semaphore and
+/// Python 3.11+ `asyncio.Semaphore`): a release hands its permit straight to
+/// the task or thread that has waited longest, and nobody takes a free permit
+/// while others are queued for one. Releasing `n` permits serves up to `n`
+/// waiters, and a waiter whose future is dropped after it was handed a permit
+/// passes the permit on to the next in line.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -264,8 +354,9 @@ macro_rules! acquire_forms {
         impl $ty {
             /// Takes a permit, waiting as long as it takes.
             ///
-            /// Cancel safe: a dropped future holds no permit, and passes on a
-            /// wake-up it received.
+            /// Waiters get permits in the order they started waiting. Cancel
+            /// safe: a dropped future holds no permit, and passes on a permit
+            /// handed to it.
             ///
             /// ```
             #[doc = concat!("let sem = ambisync::", stringify!($ty), "::new(1);")]
@@ -293,8 +384,8 @@ macro_rules! acquire_forms {
             /// ```
             #[cfg(feature = "tokio")]
             pub async fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
-                if !self.permits.take_fair() {
-                    crate::core::with_timeout(timeout, self.permits.take()).await?;
+                if !self.permits.try_take() {
+                    crate::core::with_timeout(timeout, self.permits.wait()).await?;
                 }
                 Some(self.permit())
             }
@@ -384,8 +475,8 @@ macro_rules! acquire_forms {
             ) -> impl Future<Output = Option<OwnedSemaphorePermit>> + use<> {
                 let this = Arc::clone(self);
                 async move {
-                    if !this.permits.take_fair() {
-                        crate::core::with_timeout(timeout, this.permits.take()).await?;
+                    if !this.permits.try_take() {
+                        crate::core::with_timeout(timeout, this.permits.wait()).await?;
                     }
                     Some(OwnedSemaphorePermit::adopt(OwnedSemaphore::$owned(this)))
                 }
@@ -476,7 +567,17 @@ impl Semaphore {
     /// ```
     /// assert_eq!(ambisync::Semaphore::new(4).available_permits(), 4);
     /// ```
+    #[cfg(not(ambisync_loom))]
     pub const fn new(permits: usize) -> Semaphore {
+        Semaphore {
+            permits: Permits::new(permits),
+        }
+    }
+
+    /// Creates a semaphore with `permits` free permits (loom's atomics have
+    /// no `const` constructor).
+    #[cfg(ambisync_loom)]
+    pub fn new(permits: usize) -> Semaphore {
         Semaphore {
             permits: Permits::new(permits),
         }
@@ -497,7 +598,8 @@ impl Semaphore {
         self.permits.give(1);
     }
 
-    /// Adds `n` permits at once and wakes up to `n` waiters.
+    /// Adds `n` permits at once: up to `n` waiters get one, oldest first,
+    /// and the rest go to the count.
     ///
     /// # Panics
     ///
@@ -533,7 +635,19 @@ impl BoundedSemaphore {
     /// let sem = ambisync::BoundedSemaphore::new(2);
     /// assert_eq!(sem.bound(), 2);
     /// ```
+    #[cfg(not(ambisync_loom))]
     pub const fn new(permits: usize) -> BoundedSemaphore {
+        BoundedSemaphore {
+            permits: Permits::new(permits),
+            bound: permits,
+            forgotten: AtomicUsize::new(0),
+        }
+    }
+
+    /// Creates a semaphore with `permits` free permits, which is also its
+    /// bound (loom's atomics have no `const` constructor).
+    #[cfg(ambisync_loom)]
+    pub fn new(permits: usize) -> BoundedSemaphore {
         BoundedSemaphore {
             permits: Permits::new(permits),
             bound: permits,

@@ -2,9 +2,10 @@
 //! `BoundedSemaphore`): every acquire form (borrowed and owned, async,
 //! timeout, try, blocking), RAII permits and `forget()`, one semaphore shared
 //! by tasks and threads, `release`/`release_n` (unbounded) and
-//! `BoundedReleaseError` (bounded), releases that wake exactly as many waiters
-//! as they free permits (back-to-back releases and permit drops wake both
-//! waiters), cancel safety (a woken waiter that is dropped passes its permit
+//! `BoundedReleaseError` (bounded), first-come first-served hand-off (a
+//! release hands its permit to the oldest waiter, newcomers cannot take one
+//! while anybody is queued, back-to-back releases and permit drops serve both
+//! waiters), cancel safety (a served waiter that is dropped passes its permit
 //! on, an expiring `acquire_timeout` loses nothing), stress with tasks and
 //! threads, `Debug`/`Send`/`Sync`, and the panic of a `_blocking` call made
 //! inside a tokio runtime.
@@ -974,45 +975,306 @@ async fn semaphore_a_waiter_woken_by_release_and_dropped_passes_the_permit_on() 
     assert_eq!(sem.available_permits(), 1);
 }
 
-/// A dropped permit wakes "at least one" waiter: while the first woken one has
-/// not run, a second drop wakes nobody new, and the woken waiter, having taken
-/// one permit, hands the other on.
+/// Boxed acquire futures of either type that keep their permit, for tests
+/// that poll by hand with counting wakers.
+type Acquiring<'a> = std::pin::Pin<Box<dyn Future<Output = Box<dyn Send + 'a>> + 'a>>;
+
+fn acquiring<'a>(
+    plain: &'a Semaphore,
+    capped: &'a BoundedSemaphore,
+    bounded: bool,
+) -> Acquiring<'a> {
+    if bounded {
+        Box::pin(async { Box::new(capped.acquire().await) as Box<dyn Send> })
+    } else {
+        Box::pin(async { Box::new(plain.acquire().await) as Box<dyn Send> })
+    }
+}
+
+/// Permits dropped back to back go straight to the waiters, oldest first:
+/// each drop hands its permit to the next waiter in line and wakes it, and
+/// neither woken waiter depends on the other running first.
 #[test]
-fn permits_dropped_back_to_back_reach_both_waiters_through_the_first() {
+fn permits_dropped_back_to_back_are_handed_to_both_waiters_in_order() {
     for bounded in [false, true] {
         let plain = Semaphore::new(2);
         let capped = BoundedSemaphore::new(2);
         let (first_permit, second_permit) = if bounded {
-            (capped.try_acquire().unwrap(), capped.try_acquire().unwrap())
+            (
+                Box::new(capped.try_acquire().unwrap()) as Box<dyn Send>,
+                Box::new(capped.try_acquire().unwrap()) as Box<dyn Send>,
+            )
         } else {
-            (plain.try_acquire().unwrap(), plain.try_acquire().unwrap())
+            (
+                Box::new(plain.try_acquire().unwrap()) as Box<dyn Send>,
+                Box::new(plain.try_acquire().unwrap()) as Box<dyn Send>,
+            )
         };
         let (first, first_waker) = counting_waker();
         let (second, second_waker) = counting_waker();
-        // Each waiter keeps its permit (a drop would wake the other one).
-        let acquire = || -> std::pin::Pin<Box<dyn Future<Output = Box<dyn Send + '_>> + '_>> {
-            if bounded {
-                Box::pin(async { Box::new(capped.acquire().await) as Box<dyn Send> })
-            } else {
-                Box::pin(async { Box::new(plain.acquire().await) as Box<dyn Send> })
-            }
-        };
-        let (mut waiter_1, mut waiter_2) = (acquire(), acquire());
+        let (mut waiter_1, mut waiter_2) = (
+            acquiring(&plain, &capped, bounded),
+            acquiring(&plain, &capped, bounded),
+        );
         assert!(poll_with(&mut waiter_1, &first_waker).is_pending());
         assert!(poll_with(&mut waiter_2, &second_waker).is_pending());
         drop(first_permit);
+        assert_eq!(first.wakes(), 1, "bounded: {bounded}: the oldest is served");
+        assert_eq!(
+            second.wakes(),
+            0,
+            "bounded: {bounded}: one permit, one waiter"
+        );
         drop(second_permit);
-        assert_eq!(first.wakes(), 1, "bounded: {bounded}");
-        assert_eq!(second.wakes(), 0, "bounded: {bounded}: no second wake yet");
-        let Poll::Ready(_kept) = poll_with(&mut waiter_1, &first_waker) else {
-            panic!("bounded: {bounded}: the woken waiter takes a permit");
-        };
         assert_eq!(
             second.wakes(),
             1,
-            "bounded: {bounded}: the first waiter hands the second permit on"
+            "bounded: {bounded}: the second drop serves the second waiter directly"
         );
-        assert!(poll_with(&mut waiter_2, &second_waker).is_ready());
+        assert_eq!(first.wakes(), 1, "bounded: {bounded}");
+        // Both permits went to the waiters, none to the count.
+        let (available, waiters) = if bounded {
+            (capped.available_permits(), capped.waiters())
+        } else {
+            (plain.available_permits(), plain.waiters())
+        };
+        assert_eq!((available, waiters), (0, 0), "bounded: {bounded}");
+        // Either may run first.
+        let Poll::Ready(_kept_2) = poll_with(&mut waiter_2, &second_waker) else {
+            panic!("bounded: {bounded}: the second waiter was handed a permit");
+        };
+        let Poll::Ready(_kept_1) = poll_with(&mut waiter_1, &first_waker) else {
+            panic!("bounded: {bounded}: the first waiter was handed a permit");
+        };
+    }
+}
+
+/// Grants follow the order in which waiters queued up, whatever order they
+/// are polled in afterwards.
+#[test]
+fn waiters_get_permits_in_the_order_they_queued() {
+    for bounded in [false, true] {
+        let plain = Semaphore::new(1);
+        let capped = BoundedSemaphore::new(1);
+        let mut held = Some(if bounded {
+            Box::new(capped.try_acquire().unwrap()) as Box<dyn Send>
+        } else {
+            Box::new(plain.try_acquire().unwrap()) as Box<dyn Send>
+        });
+        let wakers: Vec<_> = (0..3).map(|_| counting_waker()).collect();
+        let mut waiters: Vec<_> = (0..3)
+            .map(|_| acquiring(&plain, &capped, bounded))
+            .collect();
+        for (waiter, (_, waker)) in waiters.iter_mut().zip(&wakers) {
+            assert!(poll_with(waiter, waker).is_pending());
+        }
+        for turn in 0..3 {
+            // Later waiters polled again (a spurious poll) stay behind.
+            for later in turn + 1..3 {
+                assert!(poll_with(&mut waiters[later], &wakers[later].1).is_pending());
+            }
+            drop(held.take());
+            for (i, (count, _)) in wakers.iter().enumerate() {
+                let expected = usize::from(i <= turn);
+                assert_eq!(
+                    count.wakes(),
+                    expected,
+                    "bounded: {bounded}: turn {turn}: waiter {i}"
+                );
+            }
+            let Poll::Ready(permit) = poll_with(&mut waiters[turn], &wakers[turn].1) else {
+                panic!("bounded: {bounded}: waiter {turn} was handed the permit");
+            };
+            held = Some(permit);
+        }
+        drop(held);
+        let available = if bounded {
+            capped.available_permits()
+        } else {
+            plain.available_permits()
+        };
+        assert_eq!(available, 1, "bounded: {bounded}");
+    }
+}
+
+/// A newcomer never takes a permit while anybody is queued for one, not even
+/// one that was just given back: it went to the oldest waiter.
+#[test]
+fn a_newcomer_cannot_take_a_just_released_permit_while_waiters_are_queued() {
+    let sem = Arc::new(Semaphore::new(1));
+    let held = sem.try_acquire().unwrap();
+    let (woken, waker) = counting_waker();
+    let mut queued = Box::pin(sem.acquire());
+    assert!(poll_with(&mut queued, &waker).is_pending());
+    drop(held);
+    assert_eq!(woken.wakes(), 1);
+    assert!(sem.try_acquire().is_none(), "the permit was handed over");
+    assert!(sem.try_acquire_owned().is_none());
+    assert!(
+        sem.acquire_timeout_blocking(Duration::ZERO).is_none(),
+        "a zero timeout does not jump the queue either"
+    );
+    assert_eq!(sem.available_permits(), 0);
+    assert_eq!(sem.waiters(), 0, "the served waiter is no longer queued");
+    let Poll::Ready(permit) = poll_with(&mut queued, &waker) else {
+        panic!("the queued waiter was handed the permit");
+    };
+    drop(permit);
+    assert!(sem.try_acquire().is_some());
+
+    // Permits released while a waiter is queued serve it first, and only
+    // the rest are free for newcomers.
+    let sem = Semaphore::new(0);
+    let mut queued = Box::pin(sem.acquire());
+    assert!(poll_with(&mut queued, &waker).is_pending());
+    sem.release();
+    assert!(sem.try_acquire().is_none());
+    sem.release();
+    let newcomer = sem.try_acquire().expect("nobody is queued any more");
+    assert!(poll_with(&mut queued, &waker).is_ready());
+    drop(newcomer);
+}
+
+/// A future that was handed a permit and dropped before it saw it passes the
+/// permit to the next waiter in line (or back to the count), never loses it.
+#[test]
+fn a_granted_future_that_is_dropped_passes_the_permit_to_the_next_waiter() {
+    for bounded in [false, true] {
+        let plain = Semaphore::new(1);
+        let capped = BoundedSemaphore::new(1);
+        let held = if bounded {
+            Box::new(capped.try_acquire().unwrap()) as Box<dyn Send>
+        } else {
+            Box::new(plain.try_acquire().unwrap()) as Box<dyn Send>
+        };
+        let (first, first_waker) = counting_waker();
+        let (second, second_waker) = counting_waker();
+        let mut waiter_1 = acquiring(&plain, &capped, bounded);
+        let mut waiter_2 = acquiring(&plain, &capped, bounded);
+        assert!(poll_with(&mut waiter_1, &first_waker).is_pending());
+        assert!(poll_with(&mut waiter_2, &second_waker).is_pending());
+        drop(held);
+        assert_eq!(
+            (first.wakes(), second.wakes()),
+            (1, 0),
+            "bounded: {bounded}"
+        );
+        drop(waiter_1); // granted, never polled again
+        assert_eq!(second.wakes(), 1, "bounded: {bounded}: the permit moved on");
+        let Poll::Ready(permit) = poll_with(&mut waiter_2, &second_waker) else {
+            panic!("bounded: {bounded}: the next waiter got the passed-on permit");
+        };
+        let available = || {
+            if bounded {
+                capped.available_permits()
+            } else {
+                plain.available_permits()
+            }
+        };
+        assert_eq!(available(), 0, "bounded: {bounded}");
+        drop(permit);
+        assert_eq!(available(), 1, "bounded: {bounded}");
+
+        // With nobody else waiting, a dropped granted future gives the
+        // permit back to the count.
+        let held = if bounded {
+            Box::new(capped.try_acquire().unwrap()) as Box<dyn Send>
+        } else {
+            Box::new(plain.try_acquire().unwrap()) as Box<dyn Send>
+        };
+        let mut waiter = acquiring(&plain, &capped, bounded);
+        assert!(poll_with(&mut waiter, &first_waker).is_pending());
+        drop(held);
+        assert_eq!(available(), 0, "bounded: {bounded}: handed to the waiter");
+        drop(waiter);
+        assert_eq!(available(), 1, "bounded: {bounded}: back in the count");
+    }
+}
+
+/// `release_n(3)` with two waiters queued serves both and leaves one permit
+/// in the count.
+#[test]
+fn release_n_serves_the_waiters_and_counts_the_rest() {
+    let sem = Semaphore::new(0);
+    let (first, first_waker) = counting_waker();
+    let (second, second_waker) = counting_waker();
+    let mut waiter_1 = Box::pin(sem.acquire());
+    let mut waiter_2 = Box::pin(sem.acquire());
+    assert!(poll_with(&mut waiter_1, &first_waker).is_pending());
+    assert!(poll_with(&mut waiter_2, &second_waker).is_pending());
+    assert_eq!(sem.waiters(), 2);
+    sem.release_n(3);
+    assert_eq!((first.wakes(), second.wakes()), (1, 1));
+    assert_eq!(sem.waiters(), 0);
+    assert_eq!(sem.available_permits(), 1, "the third permit is free");
+    let Poll::Ready(permit_1) = poll_with(&mut waiter_1, &first_waker) else {
+        panic!("the first waiter was served");
+    };
+    let Poll::Ready(permit_2) = poll_with(&mut waiter_2, &second_waker) else {
+        panic!("the second waiter was served");
+    };
+    let permit_3 = sem.try_acquire().expect("the free permit");
+    assert!(sem.try_acquire().is_none());
+    drop((permit_1, permit_2, permit_3));
+    assert_eq!(sem.available_permits(), 3);
+}
+
+/// A blocking wait whose timeout expires as a release hands it the permit
+/// either returns the permit or leaves the line without it: the permit is
+/// never stranded with a waiter that gave up.
+#[test]
+fn a_blocking_timeout_racing_a_grant_strands_no_permit() {
+    for bounded in [false, true] {
+        for round in 0..200u64 {
+            let plain = Arc::new(Semaphore::new(1));
+            let capped = Arc::new(BoundedSemaphore::new(1));
+            let held = if bounded {
+                capped.try_acquire_owned().unwrap()
+            } else {
+                plain.try_acquire_owned().unwrap()
+            };
+            let patience = Duration::from_micros(round % 7 * 40);
+            let timed = std::thread::spawn({
+                let (plain, capped) = (Arc::clone(&plain), Arc::clone(&capped));
+                move || {
+                    let permit = if bounded {
+                        capped.acquire_owned_timeout_blocking(patience)
+                    } else {
+                        plain.acquire_owned_timeout_blocking(patience)
+                    };
+                    permit.is_some()
+                }
+            });
+            // A second, patient waiter: whatever the timed one does not keep
+            // must reach it.
+            let patient = std::thread::spawn({
+                let (plain, capped) = (Arc::clone(&plain), Arc::clone(&capped));
+                move || {
+                    if bounded {
+                        drop(capped.acquire_owned_blocking());
+                    } else {
+                        drop(plain.acquire_owned_blocking());
+                    }
+                }
+            });
+            std::thread::sleep(Duration::from_micros(round % 5 * 50));
+            drop(held);
+            join_within(&format!("bounded: {bounded}: round {round}: timed"), timed);
+            join_within(
+                &format!("bounded: {bounded}: round {round}: patient"),
+                patient,
+            );
+            let (available, waiters) = if bounded {
+                (capped.available_permits(), capped.waiters())
+            } else {
+                (plain.available_permits(), plain.waiters())
+            };
+            assert_eq!(
+                (available, waiters),
+                (1, 0),
+                "bounded: {bounded}: round {round}"
+            );
+        }
     }
 }
 
@@ -1185,12 +1447,11 @@ async fn bounded_release_wakes_a_thread_and_the_thread_release_wakes_a_task() {
     assert_eq!(sem.available_permits(), 0);
 }
 
-/// Newcomers may barge past woken waiters, but a waiter that waited too long
-/// reserves the next free permit: under a storm of 16 tasks (2 workers) and 2
-/// threads over 2 permits, every acquisition completes and no single wait
-/// comes near the test's limit.
+/// Waiters are served in order and newcomers queue behind them: under a storm
+/// of 16 tasks (2 workers) and 2 threads over 2 permits, every acquisition
+/// completes and no single wait comes near the test's limit.
 #[test]
-fn no_waiter_starves_under_a_barging_storm() {
+fn no_waiter_starves_under_a_storm() {
     const ROUNDS: usize = 200;
     let sem = Arc::new(Semaphore::new(2));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -1242,6 +1503,6 @@ fn no_waiter_starves_under_a_barging_storm() {
     assert_eq!(sem.available_permits(), 2);
     assert!(
         worst < LIMIT / 4,
-        "a waiter waited {worst:?} for a permit: starved by barging newcomers"
+        "a waiter waited {worst:?} for a permit: starved by newcomers"
     );
 }

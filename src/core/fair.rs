@@ -61,7 +61,7 @@ impl<'a, S: FairState> FairWaiter<'a, S> {
         // The waiting loops fail in pairs (before listening, and again right
         // after starting to listen, microseconds apart): reading the clock
         // on the first of each pair is enough, and clock reads showed up at
-        // 5 % of a contended semaphore's profile.
+        // 5 % of a contended semaphore's profile when semaphores used it.
         self.failures = self.failures.wrapping_add(1);
         if self.failures % 2 == 1 {
             let now = Instant::now();

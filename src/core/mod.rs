@@ -2,6 +2,7 @@
 //! caller identity and the check that refuses to block a runtime thread.
 
 pub(crate) mod fair;
+pub(crate) mod hand_off;
 pub(crate) mod owner;
 pub(crate) mod runtime;
 pub(crate) mod signal;

@@ -16,6 +16,29 @@ pub(crate) use std::{
 #[cfg(not(ambisync_loom))]
 pub(crate) use parking_lot::Mutex;
 
+/// std's mutex with parking_lot's `lock()` signature. Under contention it
+/// spins longer than parking_lot's before sleeping, which suits a lock held
+/// for a few dozen instructions by two busy workers (the semaphores' queue).
+#[cfg(not(ambisync_loom))]
+pub(crate) struct SpinningMutex<T>(std::sync::Mutex<T>);
+
+#[cfg(not(ambisync_loom))]
+impl<T> SpinningMutex<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        SpinningMutex(std::sync::Mutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+        // Nothing panics while holding it.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(ambisync_loom)]
+pub(crate) use Mutex as SpinningMutex;
+
 /// loom's mutex with parking_lot's `lock()` signature.
 #[cfg(ambisync_loom)]
 pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);

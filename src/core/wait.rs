@@ -20,9 +20,9 @@ use event_listener::{Event, Listener, listener};
 /// Counts the waiters of one event, so that releasers notify only when needed.
 ///
 /// Registration must be ordered before the waiter re-checks the state. When
-/// the count lives in the same atomic word as the state (`Lock`, `Event`,
-/// semaphores) that order is given by the word's modification order; a count
-/// kept apart from the state (`Signal`) fences after registering.
+/// the count lives in the same atomic word as the state (`Lock`) that order
+/// is given by the word's modification order; a count kept apart from the
+/// state (`Signal`) fences after registering.
 pub(crate) trait WaiterCount {
     fn register(&self);
     fn unregister(&self);
