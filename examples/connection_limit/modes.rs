@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use super::Target;
 use super::gate::GateKind;
 use super::load::{Client, LoadReport, LoadSpec, load_in_process, millis, run_load};
-use super::server::{Config, StatsSnapshot, bind_loopback, serve};
+use super::server::{Config, Server, StatsSnapshot, bind_loopback, serve};
 
 /// Timestamped logging, as in the other examples.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +72,25 @@ async fn monitor(addr: SocketAddr, log: Log, done: Arc<Event>, every: Duration) 
     }
 }
 
+/// Binds 127.0.0.1:`port` (0: any free port), starts the server and logs
+/// where it listens.
+async fn start_server(port: u16, config: Config, log: &Log) -> Result<Server, String> {
+    let listener = bind_loopback(port)
+        .await
+        .map_err(|error| format!("cannot listen on 127.0.0.1:{port}: {error}"))?;
+    let server = serve(listener, config).map_err(|error| error.to_string())?;
+    log.line(
+        "server",
+        format!(
+            "listening on {}; at most {} requests at once ({})",
+            server.local_addr(),
+            config.limit,
+            config.gate.type_name()
+        ),
+    );
+    Ok(server)
+}
+
 /// The self-contained demo: serve, load with live STATS, then SHUTDOWN while
 /// slow requests run, and check that they finished and the port is closed.
 pub(crate) async fn run_demo(config: Config, log: Log) -> Result<(), String> {
@@ -82,19 +101,8 @@ pub(crate) async fn run_demo(config: Config, log: Log) -> Result<(), String> {
         concurrency: 32,
         work_ms: 1,
     };
-    let listener = bind_loopback(0)
-        .await
-        .map_err(|error| format!("cannot listen on 127.0.0.1: {error}"))?;
-    let server = serve(listener, config).map_err(|error| error.to_string())?;
+    let server = start_server(0, config, &log).await?;
     let addr = server.local_addr();
-    log.line(
-        "server",
-        format!(
-            "listening on {addr}; at most {} requests at once ({})",
-            config.limit,
-            config.gate.type_name()
-        ),
-    );
 
     log.line(
         "load",
@@ -187,19 +195,8 @@ pub(crate) async fn run_demo(config: Config, log: Log) -> Result<(), String> {
 
 /// `--serve`: runs until Ctrl-C or a `SHUTDOWN` line, then drains.
 pub(crate) async fn run_serve(port: u16, config: Config, log: Log) -> Result<(), String> {
-    let listener = bind_loopback(port)
-        .await
-        .map_err(|error| format!("cannot listen on 127.0.0.1:{port}: {error}"))?;
-    let server = serve(listener, config).map_err(|error| error.to_string())?;
+    let server = start_server(port, config, &log).await?;
     let addr = server.local_addr();
-    log.line(
-        "server",
-        format!(
-            "listening on {addr}; at most {} requests at once ({})",
-            config.limit,
-            config.gate.type_name()
-        ),
-    );
     log.line(
         "server",
         format!(
