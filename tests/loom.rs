@@ -1,14 +1,15 @@
 //! loom model tests of `Event`'s wake-all protocol (the state word, the
 //! generation counter and the waiter list) and of the semaphores' FIFO
-//! hand-off (the state word, the grant counter and the queue): every
-//! interleaving of a few threads is explored, so a lost wake-up, a lost or
-//! made-up permit, or a miscounted waiter shows up as a deadlock or a failed
-//! assertion.
+//! hand-off (the state word, the grant counter and the queue): the
+//! interleavings of a few threads are explored (CI bounds them to 3 forced
+//! thread switches each), so a lost wake-up, a lost or made-up permit, or a
+//! miscounted waiter shows up as a deadlock or a failed assertion.
 //!
 //! Run with:
 //!
 //! ```text
-//! RUSTFLAGS="--cfg ambisync_loom" cargo test --release --no-default-features --test loom
+//! RUSTFLAGS="--cfg ambisync_loom" LOOM_MAX_PREEMPTIONS=3 \
+//!     cargo test --release --no-default-features --test loom
 //! ```
 #![cfg(ambisync_loom)]
 
