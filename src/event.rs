@@ -7,7 +7,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::core::sync::{AtomicUsize, OnceBox};
-use crate::core::wake_all::{Ticket, WakeAllList, Wakeup};
+use crate::core::waiters::Wakeup;
+use crate::core::wake_all::{Ticket, WakeAllList};
 
 /// Bit 0 of the state: the flag.
 const SET: usize = 1;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::core::deadline_after;
 use crate::core::hand_off::{HandOffQueue, Ticket};
 use crate::core::sync::{AtomicU64, OnceBox};
-use crate::core::wake_all::Wakeup;
+use crate::core::waiters::Wakeup;
 use crate::error::BoundedReleaseError;
 
 /// The most permits a semaphore can hold (`u32::MAX`); creating or releasing

@@ -22,45 +22,23 @@ use std::sync::atomic::Ordering;
 use std::task::Waker;
 use std::time::Instant;
 
-use super::sync::thread::{self, Thread};
 use super::sync::{AtomicU64, SpinningMutex as Mutex};
-use super::wake_all::Wakeup;
+use super::waiters::{SlotVec, Waiter, Wakeup, park_until};
 
-/// Who to wake when a unit is handed over.
-enum Waiter {
-    Task(Waker),
-    Thread(Thread),
+/// A waiter in line.
+struct Queued {
+    waiter: Waiter,
+    /// Its place in line: sequence numbers grow with every enqueue.
+    seq: u64,
+    prev: usize,
+    next: usize,
 }
 
-impl Waiter {
-    fn wake(self) {
-        match self {
-            Waiter::Task(waker) => waker.wake(),
-            Waiter::Thread(thread) => thread.unpark(),
-        }
-    }
-}
-
-enum Slot {
-    Free {
-        next: usize,
-    },
-    Queued {
-        waiter: Waiter,
-        /// Its place in line: sequence numbers grow with every enqueue.
-        seq: u64,
-        prev: usize,
-        next: usize,
-    },
-}
-
-/// No slot: end of a chain.
+/// No slot: an end of the line.
 const NONE: usize = usize::MAX;
 
 struct Line {
-    slots: Vec<Slot>,
-    /// Head of the chain of `Slot::Free` entries.
-    free: usize,
+    slots: SlotVec<Queued>,
     /// Oldest and newest queued waiters.
     head: usize,
     tail: usize,
@@ -73,66 +51,42 @@ impl Line {
     fn link_back(&mut self, waiter: Waiter) -> Ticket {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let slot = Slot::Queued {
+        let index = self.slots.insert(Queued {
             waiter,
             seq,
             prev: self.tail,
             next: NONE,
-        };
-        let index = match self.free {
-            NONE => {
-                self.slots.push(slot);
-                self.slots.len() - 1
-            }
-            free => {
-                let Slot::Free { next } = std::mem::replace(&mut self.slots[free], slot) else {
-                    unreachable!("the free chain points at a queued slot");
-                };
-                self.free = next;
-                free
-            }
-        };
+        });
         match self.tail {
             NONE => self.head = index,
-            tail => self.set_next(tail, index),
+            tail => self.queued(tail).next = index,
         }
         self.tail = index;
         Ticket { seq, index }
     }
 
-    fn set_next(&mut self, index: usize, to: usize) {
-        if let Slot::Queued { next, .. } = &mut self.slots[index] {
-            *next = to;
-        }
-    }
-
-    fn set_prev(&mut self, index: usize, to: usize) {
-        if let Slot::Queued { prev, .. } = &mut self.slots[index] {
-            *prev = to;
-        }
+    fn queued(&mut self, index: usize) -> &mut Queued {
+        self.slots
+            .get_mut(index)
+            .expect("the line links to a free slot")
     }
 
     /// Takes the slot out of the line and frees it; returns its waiter and
     /// sequence number.
     fn unlink(&mut self, index: usize) -> (Waiter, u64) {
-        let freed = Slot::Free { next: self.free };
-        let Slot::Queued {
+        let Queued {
             waiter,
             seq,
             prev,
             next,
-        } = std::mem::replace(&mut self.slots[index], freed)
-        else {
-            unreachable!("unlinking a free slot");
-        };
-        self.free = index;
+        } = self.slots.remove(index);
         match prev {
             NONE => self.head = next,
-            prev => self.set_next(prev, next),
+            prev => self.queued(prev).next = next,
         }
         match next {
             NONE => self.tail = prev,
-            next => self.set_prev(next, prev),
+            next => self.queued(next).prev = prev,
         }
         (waiter, seq)
     }
@@ -158,8 +112,7 @@ impl HandOffQueue {
         HandOffQueue {
             granted: AtomicU64::new(0),
             line: Mutex::new(Line {
-                slots: Vec::new(),
-                free: NONE,
+                slots: SlotVec::default(),
                 head: NONE,
                 tail: NONE,
                 next_seq: 1,
@@ -175,10 +128,7 @@ impl HandOffQueue {
         wakeup: Wakeup<'_>,
         must_wait: impl FnOnce() -> bool,
     ) -> Option<Ticket> {
-        let waiter = match wakeup {
-            Wakeup::Task(waker) => Waiter::Task(waker.clone()),
-            Wakeup::Thread => Waiter::Thread(thread::current()),
-        };
+        let waiter = Waiter::new(wakeup);
         let mut line = self.line.lock();
         if !must_wait() {
             return None;
@@ -199,12 +149,7 @@ impl HandOffQueue {
         if self.is_granted(ticket) {
             return true;
         }
-        if let Slot::Queued { waiter, .. } = &mut line.slots[ticket.index] {
-            match waiter {
-                Waiter::Task(current) => current.clone_from(waker),
-                other => *other = Waiter::Task(waker.clone()),
-            }
-        }
+        line.queued(ticket.index).waiter.set_waker(waker);
         false
     }
 
@@ -255,26 +200,7 @@ impl HandOffQueue {
         deadline: Option<Instant>,
         count_out: impl FnOnce(),
     ) -> bool {
-        // `unpark` tokens from earlier waits can end a park early: re-check.
-        while !self.is_granted(ticket) {
-            match deadline {
-                None => thread::park(),
-                // loom has no timed park; the model tests wait untimed.
-                #[cfg(ambisync_loom)]
-                Some(_) => {
-                    let _ = &count_out;
-                    unreachable!("timed waits are not modelled")
-                }
-                #[cfg(not(ambisync_loom))]
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return !self.leave(ticket, count_out);
-                    }
-                    thread::park_timeout(deadline - now);
-                }
-            }
-        }
-        true
+        // At the deadline, a grant that came first still counts.
+        park_until(deadline, || self.is_granted(ticket)) || !self.leave(ticket, count_out)
     }
 }

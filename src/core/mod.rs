@@ -8,6 +8,7 @@ pub(crate) mod runtime;
 pub(crate) mod signal;
 pub(crate) mod sync;
 pub(crate) mod wait;
+pub(crate) mod waiters;
 pub(crate) mod wake_all;
 
 pub(crate) use signal::Signal;

@@ -12,26 +12,15 @@ use std::sync::atomic::Ordering;
 use std::task::Waker;
 use std::time::Instant;
 
-use super::sync::thread::{self, Thread};
 use super::sync::{AtomicU64, Mutex};
+use super::waiters::{SlotVec, Waiter, Wakeup, park_until};
 
-/// Where a wake-up goes.
-enum Slot {
-    Free { next: usize },
-    Task(Waker),
-    Thread(Thread),
-}
-
-/// End of the free-slot chain.
-const NONE: usize = usize::MAX;
-
+#[derive(Default)]
 struct Slots {
-    taken: Vec<Slot>,
-    /// Head of the chain of `Slot::Free` entries in `taken`.
-    free: usize,
+    taken: SlotVec<Waiter>,
     /// An emptied vector kept for the next round, so that rounds do not
     /// reallocate.
-    spare: Vec<Slot>,
+    spare: SlotVec<Waiter>,
 }
 
 /// A waiter's place in a [`WakeAllList`]: valid while the list's generation is
@@ -40,12 +29,6 @@ struct Slots {
 pub(crate) struct Ticket {
     generation: u64,
     index: usize,
-}
-
-/// What wakes a waiter: a task's waker or the current thread.
-pub(crate) enum Wakeup<'a> {
-    Task(&'a Waker),
-    Thread,
 }
 
 pub(crate) struct WakeAllList {
@@ -58,11 +41,7 @@ impl WakeAllList {
     pub(crate) fn new() -> Self {
         WakeAllList {
             generation: AtomicU64::new(0),
-            slots: Mutex::new(Slots {
-                taken: Vec::new(),
-                free: NONE,
-                spare: Vec::new(),
-            }),
+            slots: Mutex::new(Slots::default()),
         }
     }
 
@@ -80,29 +59,14 @@ impl WakeAllList {
         wakeup: Wakeup<'_>,
         give_up: impl FnOnce() -> bool,
     ) -> Option<Ticket> {
-        let slot = match wakeup {
-            Wakeup::Task(waker) => Slot::Task(waker.clone()),
-            Wakeup::Thread => Slot::Thread(thread::current()),
-        };
+        let waiter = Waiter::new(wakeup);
         let mut slots = self.slots.lock();
         // Only `wake_all` changes the generation, and only under the lock.
         let generation = self.generation.load(Ordering::Relaxed);
         if generation != seen || give_up() {
             return None;
         }
-        let index = match slots.free {
-            NONE => {
-                slots.taken.push(slot);
-                slots.taken.len() - 1
-            }
-            free => {
-                let Slot::Free { next } = std::mem::replace(&mut slots.taken[free], slot) else {
-                    unreachable!("the free chain points at a taken slot");
-                };
-                slots.free = next;
-                free
-            }
-        };
+        let index = slots.taken.insert(waiter);
         Some(Ticket { generation, index })
     }
 
@@ -117,9 +81,8 @@ impl WakeAllList {
         if self.generation.load(Ordering::Relaxed) != ticket.generation {
             return true;
         }
-        match &mut slots.taken[ticket.index] {
-            Slot::Task(current) => current.clone_from(waker),
-            other => *other = Slot::Task(waker.clone()),
+        if let Some(waiter) = slots.taken.get_mut(ticket.index) {
+            waiter.set_waker(waker);
         }
         false
     }
@@ -131,9 +94,10 @@ impl WakeAllList {
         if self.generation.load(Ordering::Relaxed) != ticket.generation {
             return false;
         }
-        let next = slots.free;
-        slots.taken[ticket.index] = Slot::Free { next };
-        slots.free = ticket.index;
+        // Dropped outside the lock: a waker's drop may run arbitrary code.
+        let waiter = slots.taken.remove(ticket.index);
+        drop(slots);
+        drop(waiter);
         true
     }
 
@@ -141,24 +105,8 @@ impl WakeAllList {
     /// passes; `true` if woken. The ticket must come from
     /// [`Wakeup::Thread`] on this thread.
     pub(crate) fn park(&self, ticket: Ticket, deadline: Option<Instant>) -> bool {
-        // `unpark` tokens from earlier waits can end a park early: re-check.
-        while !self.is_woken(ticket) {
-            match deadline {
-                None => thread::park(),
-                // loom has no timed park; the model tests wait untimed.
-                #[cfg(ambisync_loom)]
-                Some(_) => unreachable!("timed waits are not modelled"),
-                #[cfg(not(ambisync_loom))]
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return !self.remove(ticket);
-                    }
-                    thread::park_timeout(deadline - now);
-                }
-            }
-        }
-        true
+        // At the deadline, a wake-up that took the waiter first still counts.
+        park_until(deadline, || self.is_woken(ticket)) || !self.remove(ticket)
     }
 
     /// Wakes every waiter in the list and empties it; returns how many it woke.
@@ -166,7 +114,6 @@ impl WakeAllList {
         let mut woken = {
             let mut slots = self.slots.lock();
             self.generation.fetch_add(1, Ordering::Release);
-            slots.free = NONE;
             let fresh = std::mem::take(&mut slots.spare);
             std::mem::replace(&mut slots.taken, fresh)
         };
@@ -176,10 +123,10 @@ impl WakeAllList {
         // (`join!`, `select!`) leave runs of wakers for the same task: one
         // wake per run is enough, the others are only dropped.
         let mut pending: Option<Waker> = None;
-        for slot in woken.drain(..) {
-            match slot {
-                Slot::Free { .. } => continue,
-                Slot::Task(waker) => match &pending {
+        for waiter in woken.drain() {
+            count += 1;
+            match waiter {
+                Waiter::Task(waker) => match &pending {
                     Some(last) if last.will_wake(&waker) => {}
                     _ => {
                         if let Some(last) = pending.replace(waker) {
@@ -187,9 +134,8 @@ impl WakeAllList {
                         }
                     }
                 },
-                Slot::Thread(thread) => thread.unpark(),
+                thread => thread.wake(),
             }
-            count += 1;
         }
         if let Some(last) = pending {
             last.wake();
