@@ -178,18 +178,42 @@ fn acquire_and_cancel(sem: &Semaphore) {
     drop(acquire);
 }
 
+/// Runs `f` on the semaphore in a new thread.
+fn on_thread(
+    sem: &StdArc<Semaphore>,
+    f: impl FnOnce(&Semaphore) + Send + 'static,
+) -> thread::JoinHandle<()> {
+    let sem = StdArc::clone(sem);
+    thread::spawn(move || f(&sem))
+}
+
+/// A thread that takes a permit with `acquire_blocking` and keeps it.
+fn keeping_thread(sem: &StdArc<Semaphore>) -> thread::JoinHandle<()> {
+    on_thread(sem, |sem| sem.acquire_blocking().forget())
+}
+
+/// A thread running a task that takes a permit with `acquire()` and keeps it.
+fn keeping_task(sem: &StdArc<Semaphore>) -> thread::JoinHandle<()> {
+    on_thread(sem, |sem| loom::future::block_on(sem.acquire()).forget())
+}
+
+/// Joins the threads, then checks that `available` permits are free and
+/// nobody is left queued.
+fn join_and_check(sem: &Semaphore, threads: Vec<thread::JoinHandle<()>>, available: usize) {
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(sem.available_permits(), available);
+    assert_eq!(sem.waiters(), 0);
+}
+
 #[test]
 fn a_release_reaches_a_thread_queueing_up_at_the_same_time() {
     loom::model(|| {
         let sem = StdArc::new(Semaphore::new(0));
-        let waiter = thread::spawn({
-            let sem = StdArc::clone(&sem);
-            move || sem.acquire_blocking().forget()
-        });
+        let waiter = keeping_thread(&sem);
         sem.release();
-        waiter.join().unwrap();
-        assert_eq!(sem.available_permits(), 0);
-        assert_eq!(sem.waiters(), 0);
+        join_and_check(&sem, vec![waiter], 0);
     });
 }
 
@@ -198,14 +222,9 @@ fn a_permit_drop_reaches_a_task_queueing_up_at_the_same_time() {
     loom::model(|| {
         let sem = StdArc::new(Semaphore::new(1));
         let held = sem.try_acquire_owned().unwrap();
-        let waiter = thread::spawn({
-            let sem = StdArc::clone(&sem);
-            move || loom::future::block_on(sem.acquire()).forget()
-        });
+        let waiter = keeping_task(&sem);
         drop(held);
-        waiter.join().unwrap();
-        assert_eq!(sem.available_permits(), 0);
-        assert_eq!(sem.waiters(), 0);
+        join_and_check(&sem, vec![waiter], 0);
     });
 }
 
@@ -213,20 +232,10 @@ fn a_permit_drop_reaches_a_task_queueing_up_at_the_same_time() {
 fn two_releases_reach_two_waiters_queueing_up_at_the_same_time() {
     model_bounded(3, || {
         let sem = StdArc::new(Semaphore::new(0));
-        let thread_waiter = thread::spawn({
-            let sem = StdArc::clone(&sem);
-            move || sem.acquire_blocking().forget()
-        });
-        let task_waiter = thread::spawn({
-            let sem = StdArc::clone(&sem);
-            move || loom::future::block_on(sem.acquire()).forget()
-        });
+        let waiters = vec![keeping_thread(&sem), keeping_task(&sem)];
         sem.release();
         sem.release();
-        thread_waiter.join().unwrap();
-        task_waiter.join().unwrap();
-        assert_eq!(sem.available_permits(), 0);
-        assert_eq!(sem.waiters(), 0);
+        join_and_check(&sem, waiters, 0);
     });
 }
 
@@ -238,14 +247,9 @@ fn a_waiter_cancelled_as_the_permit_is_handed_to_it_loses_nothing() {
     loom::model(|| {
         let sem = StdArc::new(Semaphore::new(1));
         let held = sem.try_acquire_owned().unwrap();
-        let leaver = thread::spawn({
-            let sem = StdArc::clone(&sem);
-            move || acquire_and_cancel(&sem)
-        });
+        let leaver = on_thread(&sem, acquire_and_cancel);
         drop(held);
-        leaver.join().unwrap();
-        assert_eq!(sem.available_permits(), 1);
-        assert_eq!(sem.waiters(), 0);
+        join_and_check(&sem, vec![leaver], 1);
     });
 }
 
@@ -254,18 +258,10 @@ fn a_permit_granted_to_a_cancelled_waiter_moves_on_to_the_next() {
     loom::model(|| {
         let sem = StdArc::new(Semaphore::new(1));
         let held = sem.try_acquire_owned().unwrap();
-        let leaver = thread::spawn({
-            let sem = StdArc::clone(&sem);
-            move || acquire_and_cancel(&sem)
-        });
-        let patient = thread::spawn({
-            let sem = StdArc::clone(&sem);
-            move || sem.acquire_blocking().forget()
-        });
+        let leaver = on_thread(&sem, acquire_and_cancel);
+        let patient = keeping_thread(&sem);
         drop(held);
-        leaver.join().unwrap();
-        patient.join().unwrap();
-        assert_eq!(sem.available_permits(), 0, "the patient waiter kept it");
-        assert_eq!(sem.waiters(), 0);
+        // 0 free: the patient waiter kept it.
+        join_and_check(&sem, vec![leaver, patient], 0);
     });
 }
