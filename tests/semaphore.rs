@@ -29,6 +29,29 @@ use common::{
 #[cfg(feature = "tokio")]
 use common::{panic_message, watchdog};
 
+/// Awaits each waiting task (failing after [`LIMIT`]) and collects what it
+/// returned; `after` says what should have released them.
+async fn tasks_done<T>(
+    after: &str,
+    waiters: impl IntoIterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut results = Vec::new();
+    for (i, waiter) in waiters.into_iter().enumerate() {
+        let joined = within(&format!("waiter {i} {after}"), waiter).await;
+        results.push(joined.expect("waiter task panicked"));
+    }
+    results
+}
+
+/// [`tasks_done`] for threads.
+fn threads_done<T>(after: &str, waiters: impl IntoIterator<Item = JoinHandle<T>>) -> Vec<T> {
+    waiters
+        .into_iter()
+        .enumerate()
+        .map(|(i, waiter)| join_within(&format!("waiter {i} {after}"), waiter))
+        .collect()
+}
+
 /// A timeout that a test waits out on purpose (generous for a noisy CI).
 const SHORT: Duration = Duration::from_millis(100);
 
@@ -458,14 +481,7 @@ macro_rules! both_types {
                 // the second permit comes back.
                 drop(first);
                 drop(second);
-                let mut permits = Vec::new();
-                for (i, waiter) in waiters.into_iter().enumerate() {
-                    permits.push(
-                        within(&format!("waiter {i} after two drops"), waiter)
-                            .await
-                            .unwrap(),
-                    );
-                }
+                let permits = tasks_done("after two drops", waiters).await;
                 assert_eq!(sem.available_permits(), 0);
                 drop(permits);
                 assert_eq!(sem.available_permits(), 2);
@@ -482,11 +498,7 @@ macro_rules! both_types {
                 eventually("both threads wait", || sem.waiters() == 2);
                 drop(first);
                 drop(second);
-                let permits: Vec<_> = waiters
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, waiter)| join_within(&format!("waiter {i} after two drops"), waiter))
-                    .collect();
+                let permits = threads_done("after two drops", waiters);
                 assert_eq!(sem.available_permits(), 0);
                 drop(permits);
                 assert_eq!(sem.available_permits(), 2);
@@ -846,14 +858,7 @@ async fn semaphore_two_releases_back_to_back_wake_both_waiting_tasks() {
     // before the second release (async-lock's semaphore wakes only one here).
     sem.release();
     sem.release();
-    let mut permits = Vec::new();
-    for (i, waiter) in waiters.into_iter().enumerate() {
-        permits.push(
-            within(&format!("waiter {i} after two releases"), waiter)
-                .await
-                .unwrap(),
-        );
-    }
+    let permits = tasks_done("after two releases", waiters).await;
     assert_eq!(sem.available_permits(), 0);
     drop(permits);
     assert_eq!(sem.available_permits(), 2);
@@ -871,11 +876,7 @@ fn semaphore_two_releases_back_to_back_wake_both_waiting_threads() {
     eventually("both threads wait", || sem.waiters() == 2);
     sem.release();
     sem.release();
-    let permits: Vec<_> = waiters
-        .into_iter()
-        .enumerate()
-        .map(|(i, waiter)| join_within(&format!("waiter {i} after two releases"), waiter))
-        .collect();
+    let permits = threads_done("after two releases", waiters);
     assert_eq!(sem.available_permits(), 0);
     drop(permits);
 }
@@ -1400,14 +1401,7 @@ async fn bounded_two_releases_back_to_back_wake_both_waiting_tasks() {
     eventually_async("both tasks wait", || sem.waiters() == 2).await;
     sem.release().unwrap();
     sem.release().unwrap();
-    let mut permits = Vec::new();
-    for (i, waiter) in waiters.into_iter().enumerate() {
-        permits.push(
-            within(&format!("waiter {i} after two releases"), waiter)
-                .await
-                .unwrap(),
-        );
-    }
+    let permits = tasks_done("after two releases", waiters).await;
     drop(permits);
     assert_eq!(sem.available_permits(), 2);
 }
