@@ -248,6 +248,7 @@ impl Barrier {
     /// # });
     /// ```
     pub async fn wait(&self) -> Result<usize, BrokenBarrierError> {
+        crate::core::coop::proceed().await;
         let (ticket, trips) = match self.enter_async().await? {
             Arrival::Last(index) => return self.trip(index),
             Arrival::Waiting(ticket, trips) => (ticket, trips),
@@ -269,6 +270,7 @@ impl Barrier {
     /// ```
     #[cfg(feature = "tokio")]
     pub async fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrierError> {
+        crate::core::coop::proceed().await;
         let deadline = tokio::time::Instant::now().checked_add(timeout);
         let entering = self.enter_async();
         let arrival = match deadline {

@@ -157,6 +157,7 @@ impl Permits {
     }
 
     async fn take(&self) {
+        crate::core::coop::proceed().await;
         if !self.try_take() {
             self.wait().await;
         }
@@ -408,6 +409,7 @@ macro_rules! acquire_forms {
             /// ```
             #[cfg(feature = "tokio")]
             pub async fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+                crate::core::coop::proceed().await;
                 if !self.permits.try_take() {
                     crate::core::with_timeout(timeout, self.permits.wait()).await?;
                 }
@@ -499,6 +501,7 @@ macro_rules! acquire_forms {
             ) -> impl Future<Output = Option<OwnedSemaphorePermit>> + use<> {
                 let this = Arc::clone(self);
                 async move {
+                    crate::core::coop::proceed().await;
                     if !this.permits.try_take() {
                         crate::core::with_timeout(timeout, this.permits.wait()).await?;
                     }
