@@ -225,6 +225,9 @@ impl Lease {
 
     /// Gives the lease back now (or, with `forget`, keeps the permit taken
     /// for good); `Err(NotHeld)` when it was lost first.
+    ///
+    /// The release runs as a task of its own, so dropping the returned future
+    /// does not stop it: a cancelled `release()` still releases.
     pub(crate) fn finish(mut self, forget: bool) -> impl Future<Output = Result<()>> + Send + 'static {
         self.done = true;
         self.stop.cancel();
@@ -232,9 +235,14 @@ impl Lease {
         let target = self.target.clone();
         let token = self.token.clone();
         let shared = self.shared.clone();
-        async move {
-            let held = bounded(client.op_timeout, target.release(&client, &token, forget)).await??;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        self.client.spawn_background(async move {
+            let result = bounded(client.op_timeout, target.release(&client, &token, forget)).await;
             shared.lost.cancel();
+            let _ = sender.send(result);
+        });
+        async move {
+            let held = receiver.await.map_err(|_| Error::RuntimeGone)???;
             if held { Ok(()) } else { Err(Error::NotHeld) }
         }
     }

@@ -70,8 +70,10 @@ impl Child {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(message) = line.strip_prefix(PREFIX) {
-                    if sender.send(message.to_owned()).is_err() {
+                // libtest prints "test child_role ... " without a newline
+                // before the test's own output: look inside the line.
+                if let Some(at) = line.find(PREFIX) {
+                    if sender.send(line[at + PREFIX.len()..].to_owned()).is_err() {
                         break;
                     }
                 } else if !line.is_empty()
