@@ -14,10 +14,8 @@
 //! expires, then comes back, and the others fill all N slots again.
 
 #[path = "../tests/support/server.rs"]
-#[allow(dead_code)]
 mod server;
 #[path = "../tests/support/shared_file.rs"]
-#[allow(dead_code)]
 mod shared_file;
 
 use std::io::{BufRead, BufReader};
@@ -48,7 +46,10 @@ fn main() {
 fn worker(id: &str) {
     let url = std::env::var("REDIS_URL").expect("REDIS_URL");
     let backend = HolderCount(SharedFile::new(std::env::var("BACKEND").expect("BACKEND")));
-    let redis = Redis::builder(url).lease(LEASE).connect_blocking().expect("connect");
+    let redis = Redis::builder(url)
+        .lease(LEASE)
+        .connect_blocking()
+        .expect("connect");
     let limit = BoundedSemaphore::new(&redis, NAME, LIMIT).unwrap();
     let mut seed = std::process::id() as u64 | 1;
     loop {
@@ -92,7 +93,9 @@ fn parent() {
     runtime
         .block_on(redis::cmd("DEL").arg(&key).exec_async(&mut conn))
         .unwrap();
-    println!("{WORKERS} workers share a limit of {LIMIT} (lease {LEASE:?}); one is killed at {KILL_AT:?}");
+    println!(
+        "{WORKERS} workers share a limit of {LIMIT} (lease {LEASE:?}); one is killed at {KILL_AT:?}"
+    );
 
     let (events, lines) = mpsc::channel::<(usize, String)>();
     let exe = std::env::current_exe().unwrap();
@@ -140,7 +143,13 @@ fn parent() {
             // The dead worker was inside: the backend sees its connection drop.
             backend.leave();
             let leases: Vec<String> = runtime
-                .block_on(redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query_async(&mut conn))
+                .block_on(
+                    redis::cmd("ZRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(&mut conn),
+                )
                 .unwrap();
             println!(
                 "t={:>4.1}s  killed worker 0 while it held a permit; its lease runs out within {LEASE:?}",
@@ -154,7 +163,13 @@ fn parent() {
             && at.elapsed() > Duration::from_millis(1200)
         {
             let now: Vec<String> = runtime
-                .block_on(redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query_async(&mut conn))
+                .block_on(
+                    redis::cmd("ZRANGE")
+                        .arg(&key)
+                        .arg(0)
+                        .arg(-1)
+                        .query_async(&mut conn),
+                )
                 .unwrap();
             if !before.iter().any(|lease| now.contains(lease)) {
                 came_back = Some(at.elapsed());
@@ -188,5 +203,8 @@ fn parent() {
     assert!(most <= LIMIT as i64, "the limit was exceeded");
     assert!(killed.is_some(), "worker 0 was never inside to be killed");
     let back = came_back.expect("the killed worker's permit never came back");
-    assert!(back <= LEASE + Duration::from_secs(2), "came back after {back:?}");
+    assert!(
+        back <= LEASE + Duration::from_secs(2),
+        "came back after {back:?}"
+    );
 }

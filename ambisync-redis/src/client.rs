@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
+use crate::lease::Keeper;
 use crate::notify::Notifier;
 
 /// Default key prefix.
@@ -203,6 +204,7 @@ impl Builder {
             inner: Arc::new(Inner {
                 conn,
                 notifier,
+                keeper: Keeper::start(&handle),
                 handle,
                 runtime: runtime.unwrap_or(OwnRuntime(None)),
                 tracker: TaskTracker::new(),
@@ -249,6 +251,7 @@ pub struct Redis {
 pub(crate) struct Inner {
     conn: ConnectionManager,
     pub(crate) notifier: Notifier,
+    pub(crate) keeper: Arc<Keeper>,
     pub(crate) handle: Handle,
     runtime: OwnRuntime,
     tracker: TaskTracker,
@@ -369,6 +372,12 @@ impl Redis {
     }
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.keeper.stop();
+    }
+}
+
 impl Inner {
     /// Runs `fut` on the client's runtime and blocks the calling thread for
     /// its result.
@@ -433,7 +442,8 @@ pub(crate) fn random_token() -> String {
             .map_or(0, |d| d.as_nanos() as u64);
         bytes[..8].copy_from_slice(&nanos.to_le_bytes());
         bytes[8..12].copy_from_slice(&std::process::id().to_le_bytes());
-        bytes[12..].copy_from_slice(&(COUNTER.fetch_add(1, Ordering::Relaxed) as u32).to_le_bytes());
+        bytes[12..]
+            .copy_from_slice(&(COUNTER.fetch_add(1, Ordering::Relaxed) as u32).to_le_bytes());
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

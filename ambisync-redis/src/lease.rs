@@ -1,11 +1,13 @@
-//! A held lease: the watchdog that renews it, the lost signal, the release
+//! A held lease: the keeper that renews it, the lost signal, the release
 //! on drop, and the clean-up of an acquire cancelled in flight.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -122,15 +124,24 @@ impl Drop for InFlight {
     }
 }
 
-struct Shared {
+/// One held lease, shared by its guard and the client's [`Keeper`].
+struct Held {
+    client: Arc<Inner>,
+    target: Target,
+    token: String,
+    lease: Duration,
     /// Local estimate of the lease's end: the send time of the last request
     /// that Redis answered with "held", plus the lease. It is never later than
     /// the server's expiry (the server stamped it after we sent).
     expires: Mutex<Instant>,
     lost: CancellationToken,
+    /// Set when the guard gave the lease back: no more renewals.
+    stop: CancellationToken,
+    /// Where the keeper has this lease's next renewal, if anywhere.
+    slot: Mutex<Option<(Instant, u64)>>,
 }
 
-impl Shared {
+impl Held {
     fn expires(&self) -> Instant {
         *self.expires.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -147,15 +158,153 @@ impl Shared {
     }
 }
 
-/// A held lease with its watchdog.
-pub(crate) struct Lease {
-    client: Arc<Inner>,
-    target: Target,
-    token: String,
-    lease: Duration,
-    shared: Arc<Shared>,
-    /// Stops the watchdog.
+/// The renewal schedule of one client: one task renews every lease when it
+/// is due (every third of it), instead of a task per lease. Taking a lease
+/// costs a map insertion; the task is woken only when a new lease is due
+/// before the time it sleeps until.
+pub(crate) struct Keeper {
+    state: Mutex<Schedule>,
+    wake: Notify,
     stop: CancellationToken,
+}
+
+#[derive(Default)]
+struct Schedule {
+    due: BTreeMap<(Instant, u64), Arc<Held>>,
+    next_id: u64,
+    /// When the keeper task will look next (`None`: it waits for a wake).
+    armed: Option<Instant>,
+}
+
+impl Keeper {
+    pub(crate) fn start(handle: &tokio::runtime::Handle) -> Arc<Keeper> {
+        let keeper = Arc::new(Keeper {
+            state: Mutex::new(Schedule::default()),
+            wake: Notify::new(),
+            stop: CancellationToken::new(),
+        });
+        handle.spawn(keep(keeper.clone()));
+        keeper
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    fn schedule(&self) -> std::sync::MutexGuard<'_, Schedule> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts `held`'s next renewal at `at`.
+    fn insert(&self, held: &Arc<Held>, at: Instant) {
+        let mut schedule = self.schedule();
+        if held.stop.is_cancelled() {
+            return;
+        }
+        schedule.next_id += 1;
+        let key = (at, schedule.next_id);
+        schedule.due.insert(key, held.clone());
+        *held.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        if schedule.armed.is_none_or(|armed| at < armed) {
+            schedule.armed = Some(at);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Takes `held` off the schedule.
+    fn remove(&self, held: &Held) {
+        let mut schedule = self.schedule();
+        if let Some(key) = held.slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            schedule.due.remove(&key);
+        }
+    }
+}
+
+/// The keeper task: sleeps until the first renewal is due, starts the due
+/// renewals, repeats.
+async fn keep(keeper: Arc<Keeper>) {
+    loop {
+        let woken = keeper.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let next = {
+            let mut schedule = keeper.schedule();
+            let next = schedule.due.first_key_value().map(|(key, _)| key.0);
+            schedule.armed = next;
+            next
+        };
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = keeper.stop.cancelled() => return,
+            _ = woken => continue,
+            _ = sleep => {}
+        }
+        let now = Instant::now();
+        let due: Vec<Arc<Held>> = {
+            let mut schedule = keeper.schedule();
+            let mut due = Vec::new();
+            while let Some(entry) = schedule.due.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                let held = entry.remove();
+                *held.slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                due.push(held);
+            }
+            due
+        };
+        for held in due {
+            if !held.stop.is_cancelled() {
+                tokio::spawn(renew(keeper.clone(), held));
+            }
+        }
+    }
+}
+
+/// One renewal of `held`; schedules the next, or reports the lease lost when
+/// Redis says it is not held, or when the local estimate of its end passes
+/// without a confirmed renewal (Redis unreachable, or this process paused).
+async fn renew(keeper: Arc<Keeper>, held: Arc<Held>) {
+    if held.is_lost() {
+        return;
+    }
+    let client = &held.client;
+    let sent = Instant::now();
+    let budget = held
+        .expires()
+        .saturating_duration_since(sent)
+        .min(client.op_timeout);
+    let result = tokio::select! {
+        biased;
+        _ = held.stop.cancelled() => return,
+        r = bounded(budget, held.target.renew(client, &held.token, held.lease)) => r,
+    };
+    match result {
+        Ok(Ok(true)) => {
+            *held.expires.lock().unwrap_or_else(|e| e.into_inner()) = sent + held.lease;
+            keeper.insert(&held, sent + held.lease / 3);
+        }
+        Ok(Ok(false)) => held.lost.cancel(),
+        // Unreachable or refused: try again soon, until the lease is over.
+        Ok(Err(_)) | Err(_) => {
+            let retry =
+                (held.lease / 20).clamp(Duration::from_millis(10), Duration::from_millis(250));
+            if held.is_lost() {
+                return;
+            }
+            keeper.insert(&held, Instant::now() + retry);
+        }
+    }
+}
+
+/// A held lease, renewed by the client's keeper while it lives.
+pub(crate) struct Lease {
+    held: Arc<Held>,
     /// Whether the guard gave the lease back (or forgot it) already.
     done: bool,
 }
@@ -163,19 +312,19 @@ pub(crate) struct Lease {
 impl fmt::Debug for Lease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let left = self
-            .shared
+            .held
             .expires()
             .saturating_duration_since(Instant::now());
         f.debug_struct("Lease")
-            .field("lease", &self.lease)
-            .field("lost", &self.shared.is_lost())
+            .field("lease", &self.held.lease)
+            .field("lost", &self.held.is_lost())
             .field("at_least_left", &left)
             .finish_non_exhaustive()
     }
 }
 
 impl Lease {
-    /// Starts the watchdog of a lease granted to a request sent at `sent`.
+    /// Schedules the renewals of a lease granted to a request sent at `sent`.
     pub(crate) fn start(
         client: &Arc<Inner>,
         target: Target,
@@ -183,132 +332,93 @@ impl Lease {
         lease: Duration,
         sent: Instant,
     ) -> Lease {
-        let shared = Arc::new(Shared {
-            expires: Mutex::new(sent + lease),
-            lost: CancellationToken::new(),
-        });
-        let stop = CancellationToken::new();
-        client.handle.spawn(watchdog(
-            client.clone(),
-            target.clone(),
-            token.clone(),
-            lease,
-            shared.clone(),
-            stop.clone(),
-        ));
-        Lease {
+        let held = Arc::new(Held {
             client: client.clone(),
             target,
             token,
             lease,
-            shared,
-            stop,
-            done: false,
-        }
+            expires: Mutex::new(sent + lease),
+            lost: CancellationToken::new(),
+            stop: CancellationToken::new(),
+            slot: Mutex::new(None),
+        });
+        client.keeper.insert(&held, sent + lease / 3);
+        Lease { held, done: false }
     }
 
     pub(crate) fn is_lost(&self) -> bool {
-        self.shared.is_lost()
+        self.held.is_lost()
     }
 
     pub(crate) fn lost(&self) -> WaitForCancellationFutureOwned {
-        self.shared.lost.clone().cancelled_owned()
+        self.held.lost.clone().cancelled_owned()
     }
 
     pub(crate) fn lease(&self) -> Duration {
-        self.lease
+        self.held.lease
     }
 
     pub(crate) fn client(&self) -> &Arc<Inner> {
-        &self.client
+        &self.held.client
+    }
+
+    /// Stops the renewals.
+    fn stop(&self) {
+        self.held.stop.cancel();
+        self.held.client.keeper.remove(&self.held);
     }
 
     /// Gives the lease back now (or, with `forget`, keeps the permit taken
     /// for good); `Err(NotHeld)` when it was lost first.
     ///
-    /// The release runs as a task of its own, so dropping the returned future
-    /// does not stop it: a cancelled `release()` still releases.
-    pub(crate) fn finish(mut self, forget: bool) -> impl Future<Output = Result<()>> + Send + 'static {
+    /// Dropping the returned future before it finished does not leak the
+    /// lease: an [`InFlight`] guard then releases it in the background (a
+    /// cancelled `forget` becomes a release).
+    pub(crate) fn finish(
+        mut self,
+        forget: bool,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
         self.done = true;
-        self.stop.cancel();
-        let client = self.client.clone();
-        let target = self.target.clone();
-        let token = self.token.clone();
-        let shared = self.shared.clone();
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        self.client.spawn_background(async move {
-            let result = bounded(client.op_timeout, target.release(&client, &token, forget)).await;
-            shared.lost.cancel();
-            let _ = sender.send(result);
-        });
+        self.stop();
+        let held = self.held.clone();
+        // Armed before the future is first polled: dropping it unpolled
+        // releases too.
+        let in_flight = InFlight::new(&held.client, &held.target, &held.token);
         async move {
-            let held = receiver.await.map_err(|_| Error::RuntimeGone)???;
-            if held { Ok(()) } else { Err(Error::NotHeld) }
+            let client = &held.client;
+            let result = bounded(
+                client.op_timeout,
+                held.target.release(client, &held.token, forget),
+            )
+            .await;
+            held.lost.cancel();
+            match result {
+                Ok(Ok(held)) => {
+                    in_flight.disarm();
+                    if held { Ok(()) } else { Err(Error::NotHeld) }
+                }
+                // The release may not have happened: the armed guard tries
+                // again in the background (the lease expires if that fails).
+                Ok(Err(e)) | Err(e) => Err(e),
+            }
         }
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.stop.cancel();
+        self.stop();
         if !self.done {
-            let client = self.client.clone();
-            let target = self.target.clone();
-            let token = std::mem::take(&mut self.token);
-            let shared = self.shared.clone();
-            self.client.spawn_background(async move {
-                let _ = bounded(client.op_timeout, target.release(&client, &token, false)).await;
-                shared.lost.cancel();
+            let held = self.held.clone();
+            self.held.client.spawn_background(async move {
+                let client = &held.client;
+                let _ = bounded(
+                    client.op_timeout,
+                    held.target.release(client, &held.token, false),
+                )
+                .await;
+                held.lost.cancel();
             });
-        }
-    }
-}
-
-/// Renews the lease every third of it until stopped; reports it lost when
-/// Redis says it is not held, or when the local estimate of its end passes
-/// without a confirmed renewal (Redis unreachable, or this process paused).
-async fn watchdog(
-    client: Arc<Inner>,
-    target: Target,
-    token: String,
-    lease: Duration,
-    shared: Arc<Shared>,
-    stop: CancellationToken,
-) {
-    let period = lease / 3;
-    let mut next = Instant::now() + period;
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep_until(next) => {}
-        }
-        if shared.is_lost() {
-            return;
-        }
-        let sent = Instant::now();
-        let budget = shared
-            .expires()
-            .saturating_duration_since(sent)
-            .min(client.op_timeout);
-        let result = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            r = bounded(budget, target.renew(&client, &token, lease)) => r,
-        };
-        match result {
-            Ok(Ok(true)) => {
-                *shared.expires.lock().unwrap_or_else(|e| e.into_inner()) = sent + lease;
-                next = sent + period;
-            }
-            Ok(Ok(false)) => {
-                shared.lost.cancel();
-                return;
-            }
-            // Unreachable or refused: try again soon, until the lease is over.
-            Ok(Err(_)) | Err(_) => {
-                next = Instant::now() + (lease / 20).clamp(Duration::from_millis(10), Duration::from_millis(250));
-            }
         }
     }
 }

@@ -93,3 +93,13 @@ pub use client::{Builder, DEFAULT_LEASE, DEFAULT_OP_TIMEOUT, DEFAULT_PREFIX, Red
 pub use error::{Error, Result};
 pub use lock::{Lock, LockGuard};
 pub use semaphore::{BoundedSemaphore, Permit, Semaphore};
+
+/// The crate's Lua scripts, for the benchmark's floor (the same commands
+/// sent bare). Not part of the API.
+#[doc(hidden)]
+pub mod __bench {
+    /// The lock's acquire and release scripts.
+    pub fn lock_scripts() -> [&'static redis::Script; 2] {
+        [&crate::scripts::LOCK_ACQUIRE, &crate::scripts::LOCK_RELEASE]
+    }
+}

@@ -47,7 +47,11 @@ impl Core {
         }
     }
 
-    async fn attempt(self: &Arc<Self>, secret: &str, budget: Duration) -> Result<Attempt<LockGuard>> {
+    async fn attempt(
+        self: &Arc<Self>,
+        secret: &str,
+        budget: Duration,
+    ) -> Result<Attempt<LockGuard>> {
         let target = self.target();
         let in_flight = InFlight::new(&self.client, &target, secret);
         let sent = Instant::now();
@@ -83,7 +87,10 @@ impl Core {
         }))
     }
 
-    async fn acquire_until(self: Arc<Self>, deadline: Option<Instant>) -> Result<Option<LockGuard>> {
+    async fn acquire_until(
+        self: Arc<Self>,
+        deadline: Option<Instant>,
+    ) -> Result<Option<LockGuard>> {
         let secret = random_token();
         wait::acquire(&self.client, &self.listener, deadline, |budget| {
             self.attempt(&secret, budget)

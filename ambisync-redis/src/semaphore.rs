@@ -25,7 +25,12 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    fn new(redis: &Redis, name: &str, permits: usize, lease: Option<Duration>) -> Result<Arc<Core>> {
+    fn new(
+        redis: &Redis,
+        name: &str,
+        permits: usize,
+        lease: Option<Duration>,
+    ) -> Result<Arc<Core>> {
         check_name(name)?;
         let client = redis.inner.clone();
         let lease = lease.unwrap_or(client.lease);

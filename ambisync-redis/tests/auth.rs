@@ -58,7 +58,9 @@ fn requirepass_is_needed_and_enough() {
 fn an_acl_user_limited_to_the_prefix_is_enough() {
     let server = RedisServer::with(Options {
         password: Some("admin".into()),
-        acl_users: vec!["user app on >app-pw resetkeys ~app:* resetchannels &app:* +@all -@dangerous".into()],
+        acl_users: vec![
+            "user app on >app-pw resetkeys ~app:* resetchannels &app:* +@all -@dangerous".into(),
+        ],
         ..Options::default()
     });
     run(LIMIT, async {
@@ -66,7 +68,11 @@ fn an_acl_user_limited_to_the_prefix_is_enough() {
         let redis = Redis::builder(&url).prefix("app:").connect().await.unwrap();
         exercise(&redis).await;
         // Outside its prefix the same user is refused, with a typed error.
-        let outside = Redis::builder(&url).prefix("other:").connect().await.unwrap();
+        let outside = Redis::builder(&url)
+            .prefix("other:")
+            .connect()
+            .await
+            .unwrap();
         let lock = Lock::new(&outside, "x").unwrap();
         let error = lock.try_lock().await.expect_err("NOPERM");
         assert!(matches!(error, Error::Redis(_)), "{error}");
@@ -88,7 +94,10 @@ fn tls_with_a_throwaway_ca() {
             .op_timeout(Duration::from_secs(3))
             .connect()
             .await;
-        assert!(untrusted.is_err(), "a certificate of an unknown CA is refused");
+        assert!(
+            untrusted.is_err(),
+            "a certificate of an unknown CA is refused"
+        );
         let redis = Redis::builder(&url)
             .tls_root_cert(server.ca_pem())
             .connect()

@@ -25,9 +25,16 @@ fn fencing_tokens_strictly_increase() {
         let mut last = 0;
         for i in 0..40 {
             let guard = locks[i % 2].lock().await.unwrap();
-            assert!(guard.fencing_token() > last, "{} after {last}", guard.fencing_token());
+            assert!(
+                guard.fencing_token() > last,
+                "{} after {last}",
+                guard.fencing_token()
+            );
             last = guard.fencing_token();
-            assert!(locks[(i + 1) % 2].try_lock().await.unwrap().is_none(), "exclusive");
+            assert!(
+                locks[(i + 1) % 2].try_lock().await.unwrap().is_none(),
+                "exclusive"
+            );
             guard.release().await.unwrap();
         }
         assert_eq!(locks[0].last_token().await.unwrap(), last);
@@ -56,8 +63,15 @@ fn a_waiter_is_woken_by_release_not_by_the_lease() {
         let first = guard.fencing_token();
         let released = Instant::now();
         guard.release().await.unwrap();
-        let second = within(10 * SECOND, "waiter", task).await.unwrap().unwrap().expect("got it");
-        assert!(released.elapsed() < Duration::from_secs(3), "not woken by the 30 s lease");
+        let second = within(10 * SECOND, "waiter", task)
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("got it");
+        assert!(
+            released.elapsed() < Duration::from_secs(3),
+            "not woken by the 30 s lease"
+        );
         assert!(second.fencing_token() > first);
     });
 }
@@ -72,7 +86,11 @@ fn only_the_holders_secret_releases() {
         let first = lock.lock().await.unwrap();
         // Lose the first lease (as after a failover) and let someone else in.
         server.command(&["DEL", &format!("ambisync:{{{name}}}:lock")]);
-        let second = lock.lock_timeout(5 * SECOND).await.unwrap().expect("free after the loss");
+        let second = lock
+            .lock_timeout(5 * SECOND)
+            .await
+            .unwrap()
+            .expect("free after the loss");
         within(5 * SECOND, "first reports lost", first.lost()).await;
         // The first guard's secret cannot free the second holder's lock.
         assert!(matches!(first.release().await, Err(Error::NotHeld)));
@@ -102,7 +120,11 @@ fn tokens_increase_when_redis_loses_the_counter() {
         guard.release().await.unwrap();
         server.command(&["FLUSHALL"]);
         let guard = lock.lock().await.unwrap();
-        assert!(guard.fencing_token() > ahead + 1, "floor kept: {}", guard.fencing_token());
+        assert!(
+            guard.fencing_token() > ahead + 1,
+            "floor kept: {}",
+            guard.fencing_token()
+        );
         guard.release().await.unwrap();
     });
 }
@@ -157,7 +179,10 @@ fn restart_with_aof_always_keeps_the_lock() {
     let other_client = Redis::connect_blocking(server.url()).unwrap();
     let other = Lock::new(&other_client, &name).unwrap();
     assert!(
-        other.lock_timeout_blocking(Duration::ZERO).unwrap().is_none(),
+        other
+            .lock_timeout_blocking(Duration::ZERO)
+            .unwrap()
+            .is_none(),
         "the lock survived the restart"
     );
     // Renewals reach the new server: still held after more than a lease.
@@ -165,7 +190,10 @@ fn restart_with_aof_always_keeps_the_lock() {
     assert!(!held.is_lost(), "renewed across the restart");
     let first = held.fencing_token();
     held.release_blocking().unwrap();
-    let next = other.lock_timeout_blocking(Duration::from_secs(5)).unwrap().expect("free");
+    let next = other
+        .lock_timeout_blocking(Duration::from_secs(5))
+        .unwrap()
+        .expect("free");
     assert!(next.fencing_token() > first);
     next.release_blocking().unwrap();
 }
@@ -185,7 +213,11 @@ fn redis_down_or_frozen_is_an_error_in_time() {
         let result = lock.lock_timeout(Duration::from_millis(500)).await;
         assert!(matches!(result, Err(Error::Timeout(_))), "{result:?}");
         assert!(result.unwrap_err().is_unavailable());
-        assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
         server.resume();
 
         server.kill();
@@ -193,7 +225,11 @@ fn redis_down_or_frozen_is_an_error_in_time() {
         let result = lock.lock_timeout(Duration::from_secs(2)).await;
         let error = result.expect_err("redis is down");
         assert!(error.is_unavailable(), "{error}");
-        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(!error.to_string().is_empty());
 
         // And connecting to a Redis that is down fails, not hangs.

@@ -18,7 +18,9 @@ fn env(key: &str) -> String {
 }
 
 fn env_u64(key: &str) -> u64 {
-    env(key).parse().unwrap_or_else(|_| panic!("{key} is not a number"))
+    env(key)
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number"))
 }
 
 /// The entry point of every child role; a no-op in a normal test run.
@@ -56,7 +58,9 @@ async fn hold_lock() {
             let lost_at_once = guard.is_lost();
             let accepted = resource.write(guard.fencing_token());
             let lost = tokio::time::timeout(5 * SECOND, guard.lost()).await.is_ok();
-            say(format!("CHECK lost_at_once={lost_at_once} lost={lost} accepted={accepted}"));
+            say(format!(
+                "CHECK lost_at_once={lost_at_once} lost={lost} accepted={accepted}"
+            ));
         }
     }
 }
@@ -92,7 +96,8 @@ impl Rng {
 async fn storm() {
     let redis = Redis::connect(env("REDIS_URL")).await.unwrap();
     let permits = env_u64("PERMITS") as usize;
-    let sem = BoundedSemaphore::with_lease(&redis, &env("NAME"), permits, Duration::from_secs(10)).unwrap();
+    let sem = BoundedSemaphore::with_lease(&redis, &env("NAME"), permits, Duration::from_secs(10))
+        .unwrap();
     let count = HolderCount(SharedFile::new(env("COUNT")));
     let stop = Instant::now() + Duration::from_millis(env_u64("STORM_MS"));
     let mut tasks = Vec::new();
@@ -115,7 +120,9 @@ async fn storm() {
                 };
                 let inside = {
                     let count = count.clone();
-                    tokio::task::spawn_blocking(move || count.enter()).await.unwrap()
+                    tokio::task::spawn_blocking(move || count.enter())
+                        .await
+                        .unwrap()
                 };
                 if inside > permits as i64 {
                     over += 1;
@@ -126,7 +133,9 @@ async fn storm() {
                 }
                 {
                     let count = count.clone();
-                    tokio::task::spawn_blocking(move || count.leave()).await.unwrap();
+                    tokio::task::spawn_blocking(move || count.leave())
+                        .await
+                        .unwrap();
                 }
                 held += 1;
                 match rng.below(3) {
@@ -148,7 +157,10 @@ async fn storm() {
         totals = (totals.0 + h, totals.1 + c, totals.2 + l, totals.3 + o);
     }
     within(20 * SECOND, "flush", redis.flush()).await;
-    say(format!("DONE {} {} {} {}", totals.0, totals.1, totals.2, totals.3));
+    say(format!(
+        "DONE {} {} {} {}",
+        totals.0, totals.1, totals.2, totals.3
+    ));
 }
 
 /// SIGKILL a holder: the others get the permit (or lock) when its lease
@@ -184,12 +196,26 @@ fn a_killed_holders_permit_and_lock_come_back_at_lease_expiry() {
             let started = Instant::now();
             let got = if kind == "lock" {
                 let lock = Lock::new(&redis, &name).unwrap();
-                assert!(lock.try_lock().await.unwrap().is_none(), "the dead holder's lease still runs");
-                lock.lock_timeout(10 * SECOND).await.unwrap().map(|g| drop(g)).is_some()
+                assert!(
+                    lock.try_lock().await.unwrap().is_none(),
+                    "the dead holder's lease still runs"
+                );
+                lock.lock_timeout(10 * SECOND)
+                    .await
+                    .unwrap()
+                    .map(drop)
+                    .is_some()
             } else {
                 let sem = BoundedSemaphore::new(&redis, &name, 1).unwrap();
-                assert!(sem.try_acquire().await.unwrap().is_none(), "the dead holder's lease still runs");
-                sem.acquire_timeout(10 * SECOND).await.unwrap().map(|p| drop(p)).is_some()
+                assert!(
+                    sem.try_acquire().await.unwrap().is_none(),
+                    "the dead holder's lease still runs"
+                );
+                sem.acquire_timeout(10 * SECOND)
+                    .await
+                    .unwrap()
+                    .map(drop)
+                    .is_some()
             };
             let waited = started.elapsed();
             assert!(got, "{kind} never came back");
@@ -237,7 +263,10 @@ fn a_paused_holder_is_fenced_off() {
             .unwrap()
             .expect("the paused holder's lease expires");
         assert!(guard.fencing_token() > old_token);
-        assert!(resource.write(guard.fencing_token()), "the new holder writes");
+        assert!(
+            resource.write(guard.fencing_token()),
+            "the new holder writes"
+        );
         let token = guard.fencing_token();
         // Keep holding while the old one wakes up.
         child.cont();

@@ -25,17 +25,34 @@ fn permits_are_limited_and_come_back() {
         let sem = BoundedSemaphore::new(&redis, &unique("limited"), 2).unwrap();
         assert_eq!(sem.available_permits().await.unwrap(), 2);
         let a = sem.acquire().await.unwrap();
-        let b = sem.try_acquire().await.unwrap().expect("second permit free");
+        let b = sem
+            .try_acquire()
+            .await
+            .unwrap()
+            .expect("second permit free");
         assert!(sem.try_acquire().await.unwrap().is_none(), "a third permit");
-        assert!(sem.acquire_timeout(Duration::from_millis(50)).await.unwrap().is_none());
+        assert!(
+            sem.acquire_timeout(Duration::from_millis(50))
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(sem.available_permits().await.unwrap(), 0);
         assert_eq!(sem.holders().await.unwrap(), 2);
         a.release().await.unwrap();
-        let c = sem.try_acquire().await.unwrap().expect("a released permit is free");
+        let c = sem
+            .try_acquire()
+            .await
+            .unwrap()
+            .expect("a released permit is free");
         drop(b);
         drop(c);
         redis.flush().await;
-        assert_eq!(sem.available_permits().await.unwrap(), 2, "dropped permits come back");
+        assert_eq!(
+            sem.available_permits().await.unwrap(),
+            2,
+            "dropped permits come back"
+        );
     });
 }
 
@@ -47,8 +64,10 @@ fn a_release_wakes_a_waiter_in_another_client_quickly() {
         let holder_client = connect(&server).await;
         let waiter_client = connect(&server).await;
         // A long lease: only the pub/sub message can wake the waiter soon.
-        let holder = Semaphore::with_lease(&holder_client, &name, 1, Duration::from_secs(20)).unwrap();
-        let waiter = Semaphore::with_lease(&waiter_client, &name, 1, Duration::from_secs(20)).unwrap();
+        let holder =
+            Semaphore::with_lease(&holder_client, &name, 1, Duration::from_secs(20)).unwrap();
+        let waiter =
+            Semaphore::with_lease(&waiter_client, &name, 1, Duration::from_secs(20)).unwrap();
         let permit = holder.acquire().await.unwrap();
         let task = tokio::spawn(async move {
             let permit = waiter.acquire().await.unwrap();
@@ -81,14 +100,19 @@ fn a_lost_lease_is_reported_and_its_release_is_an_error() {
     run(LIMIT, async {
         let redis = connect(&server).await;
         let name = unique("lost");
-        let sem = BoundedSemaphore::with_lease(&redis, &name, 1, Duration::from_millis(600)).unwrap();
+        let sem =
+            BoundedSemaphore::with_lease(&redis, &name, 1, Duration::from_millis(600)).unwrap();
         let permit = sem.acquire().await.unwrap();
         assert!(!permit.is_lost());
         // Redis loses the lease (as after a failover): the next renewal says so.
         server.command(&["DEL", &format!("ambisync:{{{name}}}:sem")]);
         within(5 * SECOND, "lost() completes", permit.lost()).await;
         assert!(permit.is_lost());
-        let other = sem.try_acquire().await.unwrap().expect("the permit is free again");
+        let other = sem
+            .try_acquire()
+            .await
+            .unwrap()
+            .expect("the permit is free again");
         assert!(matches!(permit.release().await, Err(Error::NotHeld)));
         other.release().await.unwrap();
     });
@@ -99,7 +123,8 @@ fn the_watchdog_keeps_a_permit_past_its_lease() {
     let server = RedisServer::start();
     run(LIMIT, async {
         let redis = connect(&server).await;
-        let sem = Semaphore::with_lease(&redis, &unique("renew"), 1, Duration::from_millis(300)).unwrap();
+        let sem =
+            Semaphore::with_lease(&redis, &unique("renew"), 1, Duration::from_millis(300)).unwrap();
         let permit = sem.acquire().await.unwrap();
         tokio::time::sleep(Duration::from_millis(1200)).await;
         assert!(!permit.is_lost(), "renewed every 100 ms");
@@ -115,20 +140,37 @@ fn raw_release_and_forget_follow_python() {
         let redis = connect(&server).await;
         let sem = Semaphore::new(&redis, &unique("raw"), 1).unwrap();
         sem.release_n(2).await.unwrap();
-        assert_eq!(sem.available_permits().await.unwrap(), 3, "Semaphore.release adds");
+        assert_eq!(
+            sem.available_permits().await.unwrap(),
+            3,
+            "Semaphore.release adds"
+        );
         let permit = sem.acquire().await.unwrap();
         permit.forget().await.unwrap();
-        assert_eq!(sem.available_permits().await.unwrap(), 2, "forget keeps it taken");
+        assert_eq!(
+            sem.available_permits().await.unwrap(),
+            2,
+            "forget keeps it taken"
+        );
 
         let bounded = BoundedSemaphore::new(&redis, &unique("bounded"), 1).unwrap();
-        assert!(matches!(bounded.release().await, Err(Error::TooManyReleases)));
-        assert_eq!(Error::TooManyReleases.to_string(), "semaphore released too many times");
+        assert!(matches!(
+            bounded.release().await,
+            Err(Error::TooManyReleases)
+        ));
+        assert_eq!(
+            Error::TooManyReleases.to_string(),
+            "semaphore released too many times"
+        );
         let permit = bounded.acquire().await.unwrap();
         permit.forget().await.unwrap();
         assert_eq!(bounded.available_permits().await.unwrap(), 0);
         bounded.release().await.unwrap();
         assert_eq!(bounded.available_permits().await.unwrap(), 1);
-        assert!(matches!(bounded.release().await, Err(Error::TooManyReleases)));
+        assert!(matches!(
+            bounded.release().await,
+            Err(Error::TooManyReleases)
+        ));
     });
 }
 
@@ -138,7 +180,11 @@ fn blocking_forms_from_plain_threads() {
     let redis = Redis::connect_blocking(server.url()).expect("connect_blocking");
     let sem = BoundedSemaphore::new(&redis, &unique("blocking"), 1).unwrap();
     let permit = sem.acquire_blocking().unwrap();
-    assert!(sem.acquire_timeout_blocking(Duration::ZERO).unwrap().is_none());
+    assert!(
+        sem.acquire_timeout_blocking(Duration::ZERO)
+            .unwrap()
+            .is_none()
+    );
     let started = Instant::now();
     assert!(
         sem.acquire_timeout_blocking(Duration::from_millis(200))
@@ -151,7 +197,10 @@ fn blocking_forms_from_plain_threads() {
         let sem = sem.clone();
         let inside = inside.clone();
         move || {
-            let permit = sem.acquire_timeout_blocking(Duration::from_secs(20)).unwrap().unwrap();
+            let permit = sem
+                .acquire_timeout_blocking(Duration::from_secs(20))
+                .unwrap()
+                .unwrap();
             inside.fetch_add(1, Ordering::SeqCst);
             permit.release_blocking().unwrap();
         }
@@ -169,16 +218,18 @@ fn a_blocking_call_inside_a_runtime_panics_naming_the_async_form() {
     let server = RedisServer::start();
     let redis = Redis::connect_blocking(server.url()).unwrap();
     let sem = Semaphore::new(&redis, &unique("panics"), 1).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         runtime.block_on(async { sem.acquire_blocking() })
     }))
     .expect_err("must panic");
-    let message = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
-    assert!(message.contains("acquire_blocking") && message.contains("acquire(..).await"), "{message}");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("acquire_blocking") && message.contains("acquire(..).await"),
+        "{message}"
+    );
 }
 
 /// The acquire reaches Redis and is granted, but its reply is held back by
@@ -192,7 +243,8 @@ fn an_acquire_cancelled_after_the_grant_cleans_up() {
     run(LIMIT, async {
         let name = unique("cancel");
         let through_proxy = Redis::connect(proxy.url()).await.unwrap();
-        let sem = BoundedSemaphore::with_lease(&through_proxy, &name, 1, Duration::from_secs(60)).unwrap();
+        let sem = BoundedSemaphore::with_lease(&through_proxy, &name, 1, Duration::from_secs(60))
+            .unwrap();
         let key = format!("ambisync:{{{name}}}:sem");
         // Load the scripts first (EVALSHA's first NOSCRIPT answer would be held).
         sem.acquire().await.unwrap().release().await.unwrap();
@@ -230,8 +282,14 @@ fn invalid_arguments_are_errors() {
     let server = RedisServer::start();
     run(LIMIT, async {
         let redis = connect(&server).await;
-        assert!(matches!(Semaphore::new(&redis, "", 1), Err(Error::InvalidArgument(_))));
-        assert!(matches!(Semaphore::new(&redis, "a{b}", 1), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            Semaphore::new(&redis, "", 1),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            Semaphore::new(&redis, "a{b}", 1),
+            Err(Error::InvalidArgument(_))
+        ));
         assert!(matches!(
             Semaphore::with_lease(&redis, "x", 1, Duration::from_millis(1)),
             Err(Error::InvalidArgument(_))

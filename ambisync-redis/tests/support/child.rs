@@ -106,7 +106,10 @@ impl Child {
             }
             Err(RecvTimeoutError::Disconnected) => {
                 let status = self.child.try_wait().ok().flatten();
-                panic!("child {} ended without a line (status {status:?})", self.role)
+                panic!(
+                    "child {} ended without a line (status {status:?})",
+                    self.role
+                )
             }
         }
     }

@@ -62,7 +62,12 @@ impl Proxy {
                     streams.push(client.try_clone().unwrap());
                     streams.push(server.try_clone().unwrap());
                 }
-                pump(accept.clone(), client.try_clone().unwrap(), server.try_clone().unwrap(), false);
+                pump(
+                    accept.clone(),
+                    client.try_clone().unwrap(),
+                    server.try_clone().unwrap(),
+                    false,
+                );
                 pump(accept.clone(), server, client, true);
             }
         });
@@ -108,7 +113,8 @@ fn pump(shared: Arc<Shared>, mut from: TcpStream, mut to: TcpStream, is_reply: b
             // Wait while this direction is held.
             loop {
                 let mode = shared.mode.load(Ordering::SeqCst);
-                let held = mode == Mode::Blackhole as u8 || (is_reply && mode == Mode::HoldReplies as u8);
+                let held =
+                    mode == Mode::Blackhole as u8 || (is_reply && mode == Mode::HoldReplies as u8);
                 if !held || shared.closed.load(Ordering::SeqCst) {
                     break;
                 }
@@ -121,7 +127,8 @@ fn pump(shared: Arc<Shared>, mut from: TcpStream, mut to: TcpStream, is_reply: b
             // Bytes read just before the mode changed wait here too.
             loop {
                 let mode = shared.mode.load(Ordering::SeqCst);
-                let held = mode == Mode::Blackhole as u8 || (is_reply && mode == Mode::HoldReplies as u8);
+                let held =
+                    mode == Mode::Blackhole as u8 || (is_reply && mode == Mode::HoldReplies as u8);
                 if !held || shared.closed.load(Ordering::SeqCst) {
                     break;
                 }

@@ -105,7 +105,10 @@ impl RedisServer {
                 return server;
             }
         }
-        panic!("redis-server did not start: see {}", server.log_path().display());
+        panic!(
+            "redis-server did not start: see {}",
+            server.log_path().display()
+        );
     }
 
     fn conf(&self) -> String {
@@ -225,7 +228,10 @@ impl RedisServer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("redis-server did not start again on port {}: {last}", self.port);
+        panic!(
+            "redis-server did not start again on port {}: {last}",
+            self.port
+        );
     }
 
     /// SIGKILL then start again.
@@ -304,7 +310,7 @@ impl RedisServer {
         reply
             .lines()
             .filter_map(|l| l.strip_prefix(':'))
-            .last()
+            .next_back()
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("PUBSUB NUMSUB gave {reply:?}"))
     }
@@ -366,7 +372,9 @@ fn make_certificates(dir: &Path) {
             .args(args)
             .current_dir(dir)
             .output()
-            .unwrap_or_else(|e| panic!("openssl not runnable ({e}): install it (apt-get install -y openssl)"));
+            .unwrap_or_else(|e| {
+                panic!("openssl not runnable ({e}): install it (apt-get install -y openssl)")
+            });
         assert!(
             out.status.success(),
             "openssl {args:?}: {}",
@@ -378,10 +386,48 @@ fn make_certificates(dir: &Path) {
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
     )
     .unwrap();
-    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "2", "-subj", "/CN=ambisync test CA"]);
-    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=localhost"]);
-    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=ambisync test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
 }

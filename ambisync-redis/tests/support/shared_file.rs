@@ -98,4 +98,3 @@ impl HolderCount {
         self.0.update(|v| v[0] -= 1);
     }
 }
-
