@@ -297,3 +297,43 @@ fn waiters_wake_after_the_pubsub_connection_is_killed() {
         }
     });
 }
+
+/// A partition (a proxy that passes nothing) between the holder and Redis:
+/// the holder cannot renew, so its guard reports the lease lost by its own
+/// clock, without any answer from Redis; a client on the other side gets the
+/// lock after the lease with a higher token.
+#[test]
+fn a_partitioned_holder_reports_its_lease_lost() {
+    use support::proxy::{Mode, Proxy};
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port());
+    run(LIMIT, async {
+        let name = unique("partition");
+        let lease = Duration::from_millis(1500);
+        let cut_off = Redis::builder(proxy.url())
+            .op_timeout(Duration::from_millis(500))
+            .connect()
+            .await
+            .unwrap();
+        let direct = connect(&server).await;
+        let old = Lock::with_lease(&cut_off, &name, lease).unwrap().lock().await.unwrap();
+        proxy.set_mode(Mode::Blackhole);
+        let cut = Instant::now();
+        within(10 * SECOND, "lost() by the local clock", old.lost()).await;
+        assert!(old.is_lost());
+        assert!(cut.elapsed() <= lease + SECOND, "{:?}", cut.elapsed());
+        let new = Lock::new(&direct, &name)
+            .unwrap()
+            .lock_timeout(10 * SECOND)
+            .await
+            .unwrap()
+            .expect("the partitioned holder's lease expires");
+        assert!(new.fencing_token() > old.fencing_token());
+        proxy.set_mode(Mode::Forward);
+        // Its late renewals and its release cannot take the lock back.
+        let result = old.release().await;
+        assert!(result.is_err(), "{result:?}");
+        assert!(!new.is_lost());
+        new.release().await.unwrap();
+    });
+}
