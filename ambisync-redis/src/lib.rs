@@ -75,6 +75,23 @@
 //!   handle that saw the older tokens (it sends its highest as a floor).
 //! - **No fairness across processes.** Woken waiters retry; one of them wins.
 //! - This is not Redlock: one Redis (or one primary) is the authority.
+//!
+//! # Requirements
+//!
+//! Redis 6 or later (the notifications use RESP3); tested with Debian's
+//! redis-server 7.0. A tokio runtime drives the connections: either the one
+//! [`Redis::connect`] runs in, or a small one of the client's own
+//! ([`Redis::connect_blocking`]), which the `_blocking` forms use from plain
+//! threads.
+//!
+//! # Owner identity and `RLock`
+//!
+//! A lease's owner is its random secret, held by the guard; nothing else
+//! (process, host, task) is identity. A fleet-wide `RLock` is not offered:
+//! its owner would have to be "this task in this process", but tokio task
+//! ids are reused once a task ends and guards are owned (`'static`, they move
+//! between tasks), so a reentrant acquire could not tell the owner from a
+//! newcomer soundly.
 
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]

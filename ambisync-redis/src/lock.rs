@@ -367,6 +367,11 @@ impl LockGuard {
     ///
     /// [`Error::NotHeld`] when the lease was lost before (someone else may
     /// hold the lock now); errors of Redis.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it finished still gives the lock back: the
+    /// release is retried in the background (or the lease expires).
     pub async fn release(self) -> Result<()> {
         self.lease.finish(false).await
     }

@@ -458,6 +458,11 @@ impl Permit {
     ///
     /// [`Error::NotHeld`] when the lease was lost before (it may have been
     /// granted to someone else since); errors of Redis.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it finished still gives the permit back: the
+    /// release is retried in the background (or the lease expires).
     pub async fn release(self) -> Result<()> {
         self.lease.finish(false).await
     }
