@@ -316,7 +316,11 @@ fn a_partitioned_holder_reports_its_lease_lost() {
             .await
             .unwrap();
         let direct = connect(&server).await;
-        let old = Lock::with_lease(&cut_off, &name, lease).unwrap().lock().await.unwrap();
+        let old = Lock::with_lease(&cut_off, &name, lease)
+            .unwrap()
+            .lock()
+            .await
+            .unwrap();
         proxy.set_mode(Mode::Blackhole);
         let cut = Instant::now();
         within(10 * SECOND, "lost() by the local clock", old.lost()).await;
