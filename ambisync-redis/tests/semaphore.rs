@@ -296,3 +296,33 @@ fn invalid_arguments_are_errors() {
         ));
     });
 }
+
+#[test]
+fn guards_and_futures_are_send_and_static_and_debug_hides_secrets() {
+    fn send_sync_static<T: Send + Sync + 'static>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync_static::<ambisync_redis::Permit>();
+    send_sync_static::<ambisync_redis::LockGuard>();
+    send_sync_static::<Semaphore>();
+    send_sync_static::<BoundedSemaphore>();
+    send_sync_static::<ambisync_redis::Lock>();
+    send_sync_static::<Redis>();
+    send_sync_static::<Error>();
+    let server = RedisServer::start();
+    run(LIMIT, async {
+        let url = format!("redis://:hunter2@127.0.0.1:{}/", server.port());
+        let builder = Redis::builder(&url);
+        assert!(!format!("{builder:?}").contains("hunter2"), "{builder:?}");
+        let redis = connect(&server).await;
+        let sem = Semaphore::new(&redis, &unique("debug"), 1).unwrap();
+        let acquire = sem.acquire();
+        send(&acquire);
+        let permit = acquire.await.unwrap();
+        let shown = format!("{permit:?} {sem:?} {redis:?}");
+        assert!(shown.contains("lost: false"), "{shown}");
+        send(&permit.lost());
+        let release = permit.release();
+        send(&release);
+        release.await.unwrap();
+    });
+}
