@@ -21,8 +21,10 @@ pub(crate) enum Attempt<G> {
 /// A little after the earliest lease expiry, so that the retry finds it
 /// expired by the server's clock.
 const EXPIRY_MARGIN: Duration = Duration::from_millis(2);
-/// When Redis cannot say when a lease ends, look again after this long.
-const UNKNOWN_EXPIRY_RETRY: Duration = Duration::from_millis(250);
+/// When no lease is held (a semaphore with no capacity left, waiting for a
+/// raw `release`, which publishes) or Redis cannot say when one ends, look
+/// again after this long anyway: a safety net, not the wake-up path.
+const UNKNOWN_EXPIRY_RETRY: Duration = Duration::from_secs(1);
 
 /// Acquires with `attempt` until granted or `deadline` passes (`Ok(None)`).
 /// `attempt` gets the time budget of its round trip.
