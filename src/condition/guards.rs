@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use crate::lock::{Lock, LockGuard, OwnedLockGuard};
 use crate::rlock::owner::Owner;
-use crate::{Lock, LockGuard, OwnedLockGuard, RLock, RLockGuard};
+use crate::rlock::{RLock, RLockGuard};
 
 pub(crate) mod sealed {
     use std::ops::Deref;

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::raw::{LOCKED, STARVING, WAITER, take_if_clear};
+use super::state::{LOCKED, STARVING, WAITER, take_if_clear};
 use crate::wait::WaitList;
 
 /// How long a waiter lets newcomers barge in before it claims its turn.

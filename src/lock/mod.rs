@@ -3,6 +3,7 @@
 mod fair;
 mod guard;
 pub(crate) mod raw;
+mod state;
 
 use std::cell::UnsafeCell;
 use std::fmt;

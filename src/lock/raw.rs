@@ -8,15 +8,9 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::fair::{FairWaiter, STARVATION};
+use super::state::{LOCKED, STARVING, WAITER, take_if_clear};
 use crate::error::ReleaseError;
 use crate::wait::{LazyList, Ticket, WaitList, WaitOp, Wakeup};
-
-/// Bit 0 of the state: somebody holds the lock.
-pub(super) const LOCKED: usize = 1;
-/// Bit 1: a waiter has waited too long; newcomers stop barging until it got in.
-pub(super) const STARVING: usize = 2;
-/// The rest of the state counts waiting calls, in units of this.
-pub(super) const WAITER: usize = 4;
 
 /// A lock without a value: one state word (the locked bit, the starvation
 /// flag and the number of waiting calls) and the line they wait in.
@@ -136,28 +130,6 @@ impl std::fmt::Debug for RawLock {
             .field("waiters", &self.waiters_now())
             .finish()
     }
-}
-
-/// Sets `LOCKED` in `state` if none of the `must_be_clear` bits is set, and
-/// clears the `also_clear` bits with it. The first try assumes an idle lock.
-#[inline]
-pub(super) fn take_if_clear(state: &AtomicUsize, must_be_clear: usize, also_clear: usize) -> bool {
-    let mut now = match state.compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed) {
-        Ok(_) => return true,
-        Err(now) => now,
-    };
-    while now & must_be_clear == 0 {
-        match state.compare_exchange_weak(
-            now,
-            (now | LOCKED) & !also_clear,
-            Ordering::Acquire,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => return true,
-            Err(actual) => now = actual,
-        }
-    }
-    false
 }
 
 /// Retries `attempt` a few times with a growing pause before a thread parks:
