@@ -109,4 +109,4 @@ pub use semaphore::{
     Semaphore, SemaphorePermit, Unbounded,
 };
 #[cfg(feature = "tokio")]
-pub use timer::Timer;
+pub use timer::{Timer, TimerOutcome};
