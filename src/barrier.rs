@@ -157,6 +157,8 @@ enum Arrival {
 /// Cancel safety, as in asyncio: dropping a `wait()` future before its round
 /// trips withdraws that caller's arrival without breaking the barrier.
 ///
+/// # Examples
+///
 /// ```
 /// use std::sync::Arc;
 /// use ambisync::Barrier;

@@ -10,6 +10,8 @@ mod sealed {
 /// The order in which a queue hands out its items: [`Fifo`], [`Lifo`] or
 /// [`Priority`]. Sealed: the three are all there is.
 ///
+/// # Examples
+///
 /// ```
 /// use ambisync::{OrderedQueue, Lifo};
 /// let stack: OrderedQueue<u8, Lifo> = OrderedQueue::unbounded();
@@ -40,6 +42,8 @@ pub trait QueueOrder<T>: sealed::Sealed {
 
 /// First in, first out (Python `queue.Queue`).
 ///
+/// # Examples
+///
 /// ```
 /// let queue = ambisync::Queue::unbounded();
 /// queue.try_put('a').unwrap();
@@ -50,6 +54,8 @@ pub trait QueueOrder<T>: sealed::Sealed {
 pub struct Fifo;
 
 /// Last in, first out (Python `queue.LifoQueue`).
+///
+/// # Examples
 ///
 /// ```
 /// let stack = ambisync::LifoQueue::unbounded();
@@ -62,6 +68,8 @@ pub struct Lifo;
 
 /// Smallest first (Python `queue.PriorityQueue`, `heapq` order); wrap items
 /// in [`std::cmp::Reverse`] for largest first.
+///
+/// # Examples
 ///
 /// ```
 /// let queue = ambisync::PriorityQueue::unbounded();

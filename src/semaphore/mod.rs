@@ -114,6 +114,19 @@ mod sealed {
 
 /// Whether a semaphore has a bound: [`Unbounded`] ([`Semaphore`]) or
 /// [`Bounded`] ([`BoundedSemaphore`]). Sealed: the two are all there is.
+///
+/// # Examples
+///
+/// ```
+/// use ambisync::{Bound, GenericSemaphore};
+///
+/// // Code for either kind of semaphore:
+/// fn free<B: Bound>(sem: &GenericSemaphore<B>) -> usize {
+///     sem.available_permits()
+/// }
+/// assert_eq!(free(&ambisync::Semaphore::new(2)), 2);
+/// assert_eq!(free(&ambisync::BoundedSemaphore::new(3)), 3);
+/// ```
 pub trait Bound: sealed::Sealed + Send + Sync + 'static {
     /// The most permits the semaphore can ever have free.
     #[doc(hidden)]
@@ -125,11 +138,26 @@ pub trait Bound: sealed::Sealed + Send + Sync + 'static {
 
 /// No bound: raw releases may add permits beyond the initial count
 /// ([`Semaphore`]).
+///
+/// # Examples
+///
+/// ```
+/// let sem: ambisync::GenericSemaphore<ambisync::Unbounded> = ambisync::Semaphore::new(0);
+/// sem.release();
+/// assert_eq!(sem.available_permits(), 1);
+/// ```
 #[derive(Debug, Default)]
 pub struct Unbounded;
 
 /// The initial count is a bound that raw releases cannot exceed
 /// ([`BoundedSemaphore`]).
+///
+/// # Examples
+///
+/// ```
+/// let sem: ambisync::GenericSemaphore<ambisync::Bounded> = ambisync::BoundedSemaphore::new(1);
+/// assert!(sem.release().is_err());
+/// ```
 #[derive(Debug)]
 pub struct Bounded {
     bound: usize,
@@ -165,6 +193,20 @@ impl Bound for Bounded {
 /// `acquire_timeout(d).await`, `try_acquire()`, `acquire_blocking()` and
 /// `acquire_timeout_blocking(d)`; the same with `_owned` for permits that own
 /// an `Arc` of the semaphore, and with `_many(n)` for `n` permits at once.
+///
+/// # Examples
+///
+/// ```
+/// use ambisync::Semaphore;
+/// # futures::executor::block_on(async {
+/// let sem = Semaphore::new(3);
+/// let one = sem.acquire().await;
+/// let two = sem.acquire_many(2).await.unwrap();
+/// assert_eq!(sem.available_permits(), 0);
+/// drop((one, two));
+/// assert_eq!(sem.available_permits(), 3);
+/// # });
+/// ```
 pub struct GenericSemaphore<B: Bound = Unbounded> {
     pub(crate) permits: Permits,
     pub(crate) bound: B,
