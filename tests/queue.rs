@@ -1467,3 +1467,33 @@ fn try_join_tells_whether_every_item_is_done() {
     queue.task_done().unwrap();
     assert!(queue.try_join());
 }
+
+/// Equal priorities come out in the order they were put (Python's heap makes
+/// no such promise; here it is kept), in gets and in `shutdown_immediate`.
+#[test]
+fn a_priority_queue_is_first_in_first_out_among_equal_priorities() {
+    #[derive(Debug, PartialEq, Eq)]
+    struct Job(u8, &'static str);
+    impl PartialOrd for Job {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Job {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            self.0.cmp(&other.0) // the name does not count
+        }
+    }
+    let queue = PriorityQueue::unbounded();
+    for (priority, name) in [(2, "a"), (1, "b"), (2, "c"), (1, "d"), (2, "e"), (1, "f")] {
+        queue.try_put(Job(priority, name)).unwrap();
+    }
+    let names: Vec<_> = (0..3).map(|_| queue.try_get().unwrap().1).collect();
+    assert_eq!(names, ["b", "d", "f"]);
+    let rest: Vec<_> = queue
+        .shutdown_immediate()
+        .into_iter()
+        .map(|job| job.1)
+        .collect();
+    assert_eq!(rest, ["a", "c", "e"]);
+}
