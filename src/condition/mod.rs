@@ -68,26 +68,19 @@ pub struct Condition {
 }
 
 impl Condition {
-    /// Creates a condition with no waiters.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let cond = ambisync::Condition::new();
-    /// assert_eq!(cond.notify_all(), 0);
-    /// ```
-    #[cfg(not(ambisync_loom))]
-    pub const fn new() -> Condition {
-        Condition {
-            waiters: LazyList::new(),
-        }
-    }
-
-    /// Creates a condition with no waiters (loom's model tests).
-    #[cfg(ambisync_loom)]
-    pub fn new() -> Condition {
-        Condition {
-            waiters: LazyList::new(),
+    crate::wait::const_unless_loom! {
+        /// Creates a condition with no waiters.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let cond = ambisync::Condition::new();
+        /// assert_eq!(cond.notify_all(), 0);
+        /// ```
+        pub fn new() -> Condition {
+            Condition {
+                waiters: LazyList::new(),
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Condition;
 use super::guards::sealed::Sealed;
-use crate::lock::raw::LockOp;
+use crate::lock::raw::{LockOp, lock_op};
 use crate::wait::{Ticket, WaitOp, Wakeup};
 
 /// One wait: release the lock, wait in the condition's line for a
@@ -77,16 +77,14 @@ impl<G: Sealed> WaitOp for CondWait<'_, G> {
                     };
                     let (handle, levels) = guard.unlock();
                     self.stage = Stage::Waiting {
-                        relock: LockOp::new(handle),
+                        relock: lock_op(handle),
                         levels,
                         ticket,
                     };
                 }
                 Stage::Waiting { ticket, .. } => {
                     let (list, ticket) = (self.cond.list(), *ticket);
-                    let notified = list.is_notified(ticket)
-                        || matches!(wakeup, Wakeup::Task(waker) if list.update(ticket, waker));
-                    if !notified {
+                    if !list.poll_ticket(ticket, wakeup) {
                         return Poll::Pending;
                     }
                     self.notified = true;
