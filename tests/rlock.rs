@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use ambisync::{RLock, RLockGuard, ReleaseError};
 #[cfg(feature = "tokio")]
 use common::panic_message;
-use common::{LIMIT, eventually, eventually_async, join_thread, join_within, poll_once, within};
+use common::{LIMIT, eventually, eventually_async, join_thread, join_within, within};
+use tokio_test::{assert_pending, assert_ready, task};
 
 /// A short timeout for the cases where expiring is the point.
 const SHORT: Duration = Duration::from_millis(50);
@@ -370,13 +371,13 @@ fn without_the_tokio_feature_the_owner_is_the_thread() {
 fn a_lock_future_completed_on_another_thread_belongs_to_that_thread() {
     let lock = Arc::new(RLock::new(()));
     let held = hold_in_thread(&lock);
-    let mut waiting = Box::pin(lock.lock());
+    let mut waiting = task::spawn(lock.lock());
     std::thread::scope(|s| {
-        s.spawn(|| assert!(poll_once(&mut waiting).is_none(), "the lock is held"));
+        s.spawn(|| assert_pending!(waiting.poll(), "the lock is held"));
     });
     drop(held);
     eventually("the holder released", || !lock.is_locked());
-    let guard = poll_once(&mut waiting).expect("the lock is free");
+    let guard = assert_ready!(waiting.poll(), "the lock is free");
     assert!(lock.is_owned(), "the thread that took the lock owns it");
     assert_eq!(lock.recursion_count(), 1);
     let again = lock
@@ -664,27 +665,31 @@ fn no_poisoning_after_a_thread_panics_holding_levels() {
 fn a_woken_then_dropped_lock_future_passes_the_wake_up_on() {
     let lock = Arc::new(RLock::new(()));
     let held = hold_in_thread(&lock);
-    let mut first = Box::pin(lock.lock());
-    let mut second = Box::pin(lock.lock());
-    assert!(poll_once(&mut first).is_none());
-    assert!(poll_once(&mut second).is_none());
+    let mut first = task::spawn(lock.lock());
+    let mut second = task::spawn(lock.lock());
+    assert_pending!(first.poll());
+    assert_pending!(second.poll());
     assert_eq!(lock.waiters(), 2);
 
     drop(held);
     eventually("the holder thread released", || !lock.is_locked());
     drop(first); // woken by the release, never polled again
     assert!(
-        poll_once(&mut second).is_some(),
-        "the wake-up of the dropped future was lost"
+        second.is_woken(),
+        "the wake-up of the dropped future was not passed on"
     );
+    drop(assert_ready!(
+        second.poll(),
+        "the wake-up of the dropped future was lost"
+    ));
 }
 
 #[test]
 fn a_woken_then_dropped_lock_future_passes_the_wake_up_to_a_waiting_thread() {
     let lock = Arc::new(RLock::new(()));
     let held = hold_in_thread(&lock);
-    let mut first = Box::pin(lock.lock());
-    assert!(poll_once(&mut first).is_none());
+    let mut first = task::spawn(lock.lock());
+    assert_pending!(first.poll());
     let thread = {
         let lock = Arc::clone(&lock);
         std::thread::spawn(move || drop(lock.lock_blocking()))
