@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use ambisync::{Event, Timer, TimerOutcome};
 
-use common::{LIMIT, eventually, eventually_async, join_within, panic_message, poll_once, within};
+use common::{LIMIT, eventually, eventually_async, join_within, panic_message, within};
+use tokio_test::{assert_pending, assert_ready_eq, task};
 
 /// A delay long enough that a test is over before it ends.
 const FOREVER: Duration = Duration::from_secs(3600);
@@ -197,14 +198,11 @@ fn cancel_wakes_a_waiting_joiner_with_none() {
 #[tokio::test]
 async fn cancel_wakes_a_pending_join_future_with_none() {
     let timer = Timer::after(FOREVER, async { 1 });
-    let mut join = Box::pin(timer.join());
-    assert_eq!(poll_once(&mut join), None, "the call has not run");
+    let mut join = task::spawn(timer.join());
+    assert_pending!(join.poll(), "the call has not run");
     assert!(timer.cancel());
-    assert_eq!(
-        poll_once(&mut join),
-        Some(None),
-        "cancel must wake the joiner"
-    );
+    assert!(join.is_woken(), "cancel must wake the joiner");
+    assert_ready_eq!(join.poll(), None, "cancel must wake the joiner");
 }
 
 // ---------------------------------------------------------------------------
