@@ -8,92 +8,125 @@ use std::time::{Duration, Instant};
 use crate::core::{Signal, block_until, deadline_after, wait_until};
 use crate::error::BrokenBarrierError;
 
-/// Where the barrier is in its cycle (Python's `_state`).
+/// Where the barrier is in its cycle (Python's `_state`, without its
+/// "draining" and "resetting" states: a round that ended keeps a record for
+/// its waiters, so the next round never waits for them to leave).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     /// Arrivals are gathering for the current round.
     Filling,
-    /// The last arrival is running the action; nobody is released yet.
+    /// The last arrival is running the action; nobody is released yet, and
+    /// new arrivals wait for the next round.
     Tripping,
-    /// The round tripped; its waiters are leaving. New arrivals wait.
-    Draining,
-    /// `reset()` broke the waiting round; when its waiters have left, the
-    /// barrier fills again. New arrivals wait.
+    /// `reset()` was called while the action ran: when it returns, the round
+    /// fails and the barrier fills again. New arrivals wait.
     Resetting,
     /// Broken until `reset()`: every wait fails at once.
     Broken,
 }
 
+/// How a round that still has waiters to tell ended.
+enum Ended {
+    /// It tripped, but an arrival was withdrawn: a waiter's index is its rank
+    /// among the tickets that stayed.
+    Tripped { withdrawn: Vec<usize> },
+    /// It broke or was reset before it tripped.
+    Failed,
+}
+
+/// A round that ended while some of its waiters had not yet looked at the
+/// outcome (their futures were not polled since). A round that tripped with
+/// no withdrawal needs no record: each waiter's index is its ticket.
+struct EndedRound {
+    round: u64,
+    outcome: Ended,
+    /// Waiters of that round that have not looked yet; the record goes when
+    /// the last one has.
+    waiting: usize,
+}
+
 struct State {
     phase: Phase,
-    /// Callers inside the barrier: arrived in the current round (or, while
-    /// draining, in the tripped round) and not yet left.
+    /// The current round's number; every round that ends (trips, breaks, is
+    /// reset) bumps it, and the next round starts at once.
+    round: u64,
+    /// Waiters of the current round that have not left.
     inside: usize,
     /// Arrival tickets of the current round, in order.
     next_ticket: usize,
     /// Tickets of arrivals withdrawn from the current round (dropped waits),
     /// so that the indexes of a round stay exactly `0..parties`.
     withdrawn: Vec<usize>,
-    /// How many rounds have tripped. A waiter whose round tripped leaves with
-    /// its index even if the barrier broke (a later arrival's timeout, an
-    /// `abort`) before it got to look: one round never has mixed outcomes.
+    /// Ended rounds whose outcome some waiter still has to learn.
+    ended: Vec<EndedRound>,
+    /// How many rounds have tripped (for `Debug`).
     trips: u64,
-    /// The trip count of a tripped round whose waiters must still leave
-    /// because its indexes depend on `withdrawn`. A round without withdrawals
-    /// does not drain: its indexes are its tickets, and the next round fills
-    /// at once.
-    draining: Option<u64>,
 }
 
 impl State {
     /// The round's index of the arrival with this ticket: its rank among the
     /// arrivals that stayed.
-    fn index_of(&self, ticket: usize) -> usize {
-        ticket - self.withdrawn.iter().filter(|&&w| w < ticket).count()
+    fn index_of(withdrawn: &[usize], ticket: usize) -> usize {
+        ticket - withdrawn.iter().filter(|&&w| w < ticket).count()
     }
 
-    /// Starts a new round's bookkeeping.
-    fn open_round(&mut self) {
+    /// Ends the current round with `outcome` for the `waiting` waiters that
+    /// have yet to learn it, and opens the next one.
+    fn end_round(&mut self, outcome: Ended, waiting: usize) {
+        let needs_record = waiting > 0
+            && match &outcome {
+                Ended::Tripped { withdrawn } => !withdrawn.is_empty(),
+                Ended::Failed => true,
+            };
+        if needs_record {
+            self.ended.push(EndedRound {
+                round: self.round,
+                outcome,
+                waiting,
+            });
+        }
+        self.round = self.round.wrapping_add(1);
+        self.inside = 0;
         self.next_ticket = 0;
         self.withdrawn.clear();
-        self.draining = None;
     }
 
-    /// A caller leaves the barrier; the last to leave a drained or reset round
-    /// opens the next. Returns whether waiters should be woken.
-    fn leave(&mut self) -> bool {
-        self.inside -= 1;
-        if self.inside > 0 {
-            return false;
+    /// Ends the current round as failed (its waiters get
+    /// [`BrokenBarrierError`]), `leaving` of them leaving right now.
+    fn fail_round(&mut self, leaving: usize) {
+        let waiting = self.inside - leaving;
+        self.end_round(Ended::Failed, waiting);
+    }
+
+    /// The outcome of ended round `round` for the waiter with `ticket`, who
+    /// learns it now (and no longer counts as waiting for it).
+    fn learn(&mut self, round: u64, ticket: usize) -> Result<usize, BrokenBarrierError> {
+        let Some(at) = self.ended.iter().position(|ended| ended.round == round) else {
+            // No record: the round tripped without withdrawals.
+            return Ok(ticket);
+        };
+        let ended = &mut self.ended[at];
+        let outcome = match &ended.outcome {
+            Ended::Tripped { withdrawn } => Ok(Self::index_of(withdrawn, ticket)),
+            Ended::Failed => Err(BrokenBarrierError),
+        };
+        ended.waiting -= 1;
+        if ended.waiting == 0 {
+            self.ended.swap_remove(at);
         }
-        match self.phase {
-            Phase::Draining | Phase::Resetting => {
-                self.phase = Phase::Filling;
-                self.open_round();
-                true
+        outcome
+    }
+
+    /// A waiter of ended round `round` goes away without looking.
+    fn forget(&mut self, round: u64) {
+        if let Some(at) = self.ended.iter().position(|ended| ended.round == round) {
+            let ended = &mut self.ended[at];
+            ended.waiting -= 1;
+            if ended.waiting == 0 {
+                self.ended.swap_remove(at);
             }
-            // Aborted while a tripped round drained: forget that round.
-            Phase::Broken if self.draining.is_some() => {
-                self.open_round();
-                false
-            }
-            _ => false,
         }
     }
-}
-
-/// Where a waiting caller's round stands.
-enum Round {
-    /// Still filling: keep waiting (or withdraw).
-    Filling,
-    /// Complete, the action runs: keep waiting.
-    Tripping,
-    /// Broken or reset before it tripped.
-    Failed,
-    /// Tripped, and its waiters must leave (it had withdrawals).
-    Draining,
-    /// Tripped; the caller's index is its ticket and nothing is left to do.
-    Released,
 }
 
 /// What an arrival found.
@@ -101,7 +134,7 @@ enum Arrival {
     /// This caller completed the round and must run the action.
     Last(usize),
     /// This caller waits for the round, with this ticket; the second field is
-    /// `State::trips` at arrival, to recognize when its round has tripped.
+    /// the round's number.
     Waiting(usize, u64),
 }
 
@@ -190,10 +223,11 @@ impl Barrier {
             action,
             state: Mutex::new(State {
                 phase: Phase::Filling,
+                round: 0,
                 inside: 0,
                 next_ticket: 0,
                 withdrawn: Vec::new(),
-                draining: None,
+                ended: Vec::new(),
                 trips: 0,
             }),
             signal: Signal::new(),
@@ -214,6 +248,7 @@ impl Barrier {
     /// # });
     /// ```
     pub async fn wait(&self) -> Result<usize, BrokenBarrierError> {
+        crate::core::coop::proceed().await;
         let (ticket, trips) = match self.enter_async().await? {
             Arrival::Last(index) => return self.trip(index),
             Arrival::Waiting(ticket, trips) => (ticket, trips),
@@ -235,6 +270,7 @@ impl Barrier {
     /// ```
     #[cfg(feature = "tokio")]
     pub async fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrierError> {
+        crate::core::coop::proceed().await;
         let deadline = tokio::time::Instant::now().checked_add(timeout);
         let entering = self.enter_async();
         let arrival = match deadline {
@@ -327,10 +363,11 @@ impl Barrier {
         }
     }
 
-    /// Breaks the current round: its waiters fail with [`BrokenBarrierError`],
-    /// and so do waits that arrive after it until their round drained; then
-    /// the barrier is usable again. A barrier broken by `abort` or a timeout
-    /// is made usable again the same way.
+    /// Breaks the current round (its waiters fail with
+    /// [`BrokenBarrierError`]) and makes the barrier usable again at once: the
+    /// next arrival starts a new round. A barrier broken by `abort` or a
+    /// timeout is made usable again the same way. Called while the last
+    /// arrival runs the action, the round fails when the action returns.
     ///
     /// ```
     /// let barrier = ambisync::Barrier::new(2);
@@ -341,15 +378,16 @@ impl Barrier {
     /// ```
     pub fn reset(&self) {
         let mut state = self.state();
-        if state.inside == 0 {
-            state.phase = Phase::Filling;
-            state.open_round();
-        } else if state.draining.is_some() {
-            // A tripped round is still leaving (perhaps aborted meanwhile):
-            // it keeps its outcome and opens the next round when it is out.
-            state.phase = Phase::Draining;
-        } else {
-            state.phase = Phase::Resetting;
+        match state.phase {
+            Phase::Filling => {
+                if state.inside > 0 {
+                    state.fail_round(0);
+                } else {
+                    state.end_round(Ended::Failed, 0);
+                }
+            }
+            Phase::Tripping | Phase::Resetting => state.phase = Phase::Resetting,
+            Phase::Broken => state.phase = Phase::Filling,
         }
         drop(state);
         self.signal.notify_all();
@@ -364,7 +402,19 @@ impl Barrier {
     /// assert!(barrier.wait_blocking().is_err());
     /// ```
     pub fn abort(&self) {
-        self.state().phase = Phase::Broken;
+        self.break_barrier(0);
+    }
+
+    /// Breaks the barrier; `leaving` waiters of the current round leave now
+    /// (a timed-out caller). While the action runs, the round fails when it
+    /// returns.
+    fn break_barrier(&self, leaving: usize) {
+        let mut state = self.state();
+        if state.phase == Phase::Filling {
+            state.fail_round(leaving);
+        }
+        state.phase = Phase::Broken;
+        drop(state);
         self.signal.notify_all();
     }
 
@@ -416,67 +466,65 @@ impl Barrier {
         wait_until(&self.signal.event, &self.signal, || self.try_enter()).await
     }
 
-    /// Joins the filling round; `None` while a previous round drains.
+    /// Joins the filling round; `None` while the last round's action runs.
     fn try_enter(&self) -> Option<Result<Arrival, BrokenBarrierError>> {
         let mut state = self.state();
         match state.phase {
             Phase::Broken => Some(Err(BrokenBarrierError)),
-            Phase::Tripping | Phase::Draining | Phase::Resetting => None,
+            Phase::Tripping | Phase::Resetting => None,
             Phase::Filling => {
                 let ticket = state.next_ticket;
                 state.next_ticket += 1;
                 state.inside += 1;
-                let index = state.index_of(ticket);
+                let index = State::index_of(&state.withdrawn, ticket);
                 if index + 1 == self.parties {
                     state.phase = Phase::Tripping;
                     Some(Ok(Arrival::Last(index)))
                 } else {
-                    Some(Ok(Arrival::Waiting(ticket, state.trips)))
+                    Some(Ok(Arrival::Waiting(ticket, state.round)))
                 }
             }
         }
     }
 
-    /// A timed-out caller that could not even join a round (a previous round
-    /// was still draining) breaks the barrier, as in Python.
+    /// A timed-out caller that could not even join a round (the last round's
+    /// action was running) breaks the barrier, as in Python.
     fn expire_before_arrival(&self) -> BrokenBarrierError {
-        self.state().phase = Phase::Broken;
-        self.signal.notify_all();
+        self.break_barrier(0);
         BrokenBarrierError
     }
 
-    /// The last arrival: runs the action, then releases the round (or breaks
-    /// it if the action panicked), and leaves.
+    /// The last arrival: runs the action, then releases the round (or fails
+    /// it if the action panicked or the barrier was reset or aborted
+    /// meanwhile), and leaves.
     fn trip(&self, index: usize) -> Result<usize, BrokenBarrierError> {
         let outcome = match &self.action {
             Some(action) => catch_unwind(AssertUnwindSafe(action)),
             None => Ok(()),
         };
         let mut state = self.state();
+        // The others of the round learn the outcome later; this caller leaves.
+        let waiting = state.inside - 1;
         let released = match (&outcome, state.phase) {
             (Ok(()), Phase::Tripping) => {
                 state.trips = state.trips.wrapping_add(1);
-                if state.withdrawn.is_empty() {
-                    // Every index is its ticket: nobody needs the round's
-                    // state any more, so the next round fills right away.
-                    state.phase = Phase::Filling;
-                    state.inside = 0;
-                    state.open_round();
-                } else {
-                    state.phase = Phase::Draining;
-                    state.draining = Some(state.trips);
-                    state.leave();
-                }
+                let withdrawn = std::mem::take(&mut state.withdrawn);
+                state.end_round(Ended::Tripped { withdrawn }, waiting);
+                state.phase = Phase::Filling;
                 true
             }
             (Err(_), _) => {
+                state.end_round(Ended::Failed, waiting);
                 state.phase = Phase::Broken;
-                state.leave();
                 false
             }
-            // Reset or aborted while the action ran: the round is broken.
-            (Ok(()), _) => {
-                state.leave();
+            // Reset or aborted while the action ran: the round fails.
+            (Ok(()), phase) => {
+                state.end_round(Ended::Failed, waiting);
+                state.phase = match phase {
+                    Phase::Resetting => Phase::Filling,
+                    _ => Phase::Broken,
+                };
                 false
             }
         };
@@ -491,89 +539,52 @@ impl Barrier {
 }
 
 /// A caller waiting in a round. Dropped before it left (its future was
-/// cancelled), it withdraws its arrival or leaves its finished round.
+/// cancelled), it withdraws its arrival or stops counting as a waiter of its
+/// ended round.
 struct Waiter<'a> {
     barrier: &'a Barrier,
     ticket: usize,
-    /// `State::trips` when this caller arrived.
-    trips: u64,
+    /// The number of the round this caller arrived in.
+    round: u64,
     left: bool,
 }
 
 impl<'a> Waiter<'a> {
-    fn new(barrier: &'a Barrier, ticket: usize, trips: u64) -> Self {
+    fn new(barrier: &'a Barrier, ticket: usize, round: u64) -> Self {
         Waiter {
             barrier,
             ticket,
-            trips,
+            round,
             left: false,
-        }
-    }
-
-    fn round(&self, state: &State) -> Round {
-        if state.trips == self.trips {
-            return match state.phase {
-                Phase::Filling => Round::Filling,
-                Phase::Tripping => Round::Tripping,
-                Phase::Draining | Phase::Resetting | Phase::Broken => Round::Failed,
-            };
-        }
-        if state.draining == Some(self.trips.wrapping_add(1)) {
-            Round::Draining
-        } else {
-            Round::Released
         }
     }
 
     /// Leaves with the round's outcome once there is one.
     fn try_leave(&mut self) -> Option<Result<usize, BrokenBarrierError>> {
-        let state = self.barrier.state();
-        match self.round(&state) {
-            Round::Filling | Round::Tripping => None,
-            Round::Failed => {
-                self.leave(state);
-                Some(Err(BrokenBarrierError))
-            }
-            Round::Draining => {
-                let index = state.index_of(self.ticket);
-                self.leave(state);
-                Some(Ok(index))
-            }
-            Round::Released => {
-                self.left = true;
-                Some(Ok(self.ticket))
-            }
+        let mut state = self.barrier.state();
+        if state.round == self.round {
+            // Still filling, or complete while the action runs.
+            return None;
         }
+        self.left = true;
+        Some(state.learn(self.round, self.ticket))
     }
 
     /// The caller's timeout expired: a round still filling breaks (Python);
     /// one already decided gives its outcome. `None` while the action runs.
     fn expire(&mut self) -> Option<Result<usize, BrokenBarrierError>> {
-        let mut state = self.barrier.state();
-        match self.round(&state) {
-            Round::Tripping => None,
-            Round::Filling => {
-                state.phase = Phase::Broken;
-                self.leave(state);
-                // Everybody in the round fails now.
-                self.barrier.signal.notify_all();
-                Some(Err(BrokenBarrierError))
-            }
-            Round::Failed | Round::Draining | Round::Released => {
-                drop(state);
-                self.try_leave()
-            }
+        let state = self.barrier.state();
+        if state.round != self.round {
+            drop(state);
+            return self.try_leave();
         }
-    }
-
-    fn leave(&mut self, mut state: MutexGuard<'_, State>) {
-        self.left = true;
-        let next_round_opens = state.leave();
+        if state.phase != Phase::Filling {
+            return None;
+        }
         drop(state);
-        if next_round_opens {
-            // Arrivals that waited for the drain may enter now.
-            self.barrier.signal.notify_all();
-        }
+        self.left = true;
+        self.barrier.break_barrier(1);
+        Some(Err(BrokenBarrierError))
     }
 }
 
@@ -583,15 +594,17 @@ impl Drop for Waiter<'_> {
             return;
         }
         let mut state = self.barrier.state();
-        match self.round(&state) {
-            Round::Filling => {
-                // Withdraw: the round goes on without this caller.
-                state.inside -= 1;
-                state.withdrawn.push(self.ticket);
-            }
-            Round::Tripping | Round::Failed | Round::Draining => self.leave(state),
-            Round::Released => {}
+        if state.round != self.round {
+            state.forget(self.round);
+            return;
         }
+        state.inside -= 1;
+        if state.phase == Phase::Filling {
+            // Withdraw: the round goes on without this caller.
+            state.withdrawn.push(self.ticket);
+        }
+        // While the action runs the arrival counts; only its look at the
+        // outcome is gone.
     }
 }
 
@@ -603,6 +616,7 @@ impl fmt::Debug for Barrier {
             .field("phase", &state.phase)
             .field("inside", &state.inside)
             .field("rounds_tripped", &state.trips)
+            .field("ended_rounds_pending", &state.ended.len())
             .field("has_action", &self.action.is_some())
             .finish()
     }

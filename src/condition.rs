@@ -5,13 +5,19 @@ use std::time::{Duration, Instant};
 
 use event_listener::{Listener, listener};
 
-use crate::core::{Registration, Signal, WaiterCount, block_until, deadline_after, wait_until};
+use crate::core::{Registration, Signal, deadline_after};
 
 pub(crate) mod sealed {
+    use crate::lock::raw::RawLock;
+
     /// Implemented by the guards a condition can wait with.
     pub trait Sealed: Sized {
         /// The lock, unlocked, able to lock again.
         type Unlocked: Unlocked<Guard = Self>;
+        /// How many levels the guard's owner holds (1 but for an `RLock`).
+        fn levels(&self) -> usize {
+            1
+        }
         /// Releases the lock (for an `RLock`, every level the owner holds).
         fn unlock(self) -> Self::Unlocked;
     }
@@ -19,14 +25,11 @@ pub(crate) mod sealed {
     /// A lock released by a condition wait, to be locked again.
     pub trait Unlocked {
         type Guard;
-        /// Locks again without waiting, restoring what `unlock` released.
-        fn try_relock(&self) -> Option<Self::Guard>;
-        /// The event the lock notifies when it is released.
-        fn event(&self) -> &event_listener::Event;
-        /// Counts a waiter for the lock, so that unlocking notifies it.
-        fn register(&self);
-        /// Ends what `register` began.
-        fn unregister(&self);
+        /// The lock to take again.
+        fn raw(&self) -> &RawLock;
+        /// The guard back, once the caller has taken [`raw`](Self::raw)
+        /// again; restores what `unlock` released.
+        fn relocked(self) -> Self::Guard;
     }
 }
 
@@ -41,18 +44,6 @@ use sealed::{Sealed, Unlocked};
 /// takes_any_guard(lock.lock_blocking());
 /// ```
 pub trait ConditionGuard: Sealed {}
-
-/// Adapts an unlocked lock to the shared waiting loop.
-struct RelockWaiters<'a, U>(&'a U);
-
-impl<U: Unlocked> WaiterCount for RelockWaiters<'_, U> {
-    fn register(&self) {
-        self.0.register();
-    }
-    fn unregister(&self) {
-        self.0.unregister();
-    }
-}
 
 /// Passes a consumed notification on to another waiter unless disarmed: a
 /// notified waiter dropped while it locks again must not swallow the wake-up.
@@ -151,18 +142,23 @@ impl Condition {
     /// assert_eq!(*guard, 1);
     /// # });
     /// ```
-    pub async fn wait<G: ConditionGuard>(&self, guard: G) -> G {
-        // Listen before registering: a waiter that `notify` can count must
-        // already be able to receive the notification.
-        let listener = self.signal.event.listen();
-        let registration = Registration::new(&self.signal);
-        let unlocked = guard.unlock();
-        listener.await;
-        drop(registration);
-        let pass_on = PassOn(Some(&self.signal));
-        let guard = relock(&unlocked).await;
-        pass_on.disarm();
-        guard
+    #[track_caller]
+    pub fn wait<G: ConditionGuard>(&self, guard: G) -> impl Future<Output = G> {
+        refuse_nested_levels(&guard, "wait");
+        async move {
+            crate::core::coop::proceed().await;
+            // Listen before registering: a waiter that `notify` can count
+            // must already be able to receive the notification.
+            let listener = self.signal.event.listen();
+            let registration = Registration::new(&self.signal);
+            let unlocked = guard.unlock();
+            listener.await;
+            drop(registration);
+            let pass_on = PassOn(Some(&self.signal));
+            let guard = relock(unlocked).await;
+            pass_on.disarm();
+            guard
+        }
     }
 
     /// [`wait`](Condition::wait) for at most `timeout`; the lock is taken
@@ -178,19 +174,28 @@ impl Condition {
     /// # }
     /// ```
     #[cfg(feature = "tokio")]
-    pub async fn wait_timeout<G: ConditionGuard>(&self, guard: G, timeout: Duration) -> (G, bool) {
-        let mut listener = self.signal.event.listen();
-        let registration = Registration::new(&self.signal);
-        let unlocked = guard.unlock();
-        // On expiry the listener is dropped: a notification that arrived at
-        // that very moment, unconsumed, passes on to another waiter.
-        let notified = tokio::time::timeout(timeout, &mut listener).await.is_ok();
-        drop(listener);
-        drop(registration);
-        let pass_on = PassOn(notified.then_some(&self.signal));
-        let guard = relock(&unlocked).await;
-        pass_on.disarm();
-        (guard, notified)
+    #[track_caller]
+    pub fn wait_timeout<G: ConditionGuard>(
+        &self,
+        guard: G,
+        timeout: Duration,
+    ) -> impl Future<Output = (G, bool)> {
+        refuse_nested_levels(&guard, "wait_timeout");
+        async move {
+            crate::core::coop::proceed().await;
+            let mut listener = self.signal.event.listen();
+            let registration = Registration::new(&self.signal);
+            let unlocked = guard.unlock();
+            // On expiry the listener is dropped: a notification that arrived
+            // at that very moment, unconsumed, passes on to another waiter.
+            let notified = tokio::time::timeout(timeout, &mut listener).await.is_ok();
+            drop(listener);
+            drop(registration);
+            let pass_on = PassOn(notified.then_some(&self.signal));
+            let guard = relock(unlocked).await;
+            pass_on.disarm();
+            (guard, notified)
+        }
     }
 
     /// Waits until `predicate` holds, re-checking it (under the lock) after
@@ -204,15 +209,19 @@ impl Condition {
     /// assert_eq!(*guard, 3);
     /// # });
     /// ```
-    pub async fn wait_for<G: ConditionGuard>(
+    #[track_caller]
+    pub fn wait_for<G: ConditionGuard>(
         &self,
         mut guard: G,
         mut predicate: impl FnMut(&mut G) -> bool,
-    ) -> G {
-        while !predicate(&mut guard) {
-            guard = self.wait(guard).await;
+    ) -> impl Future<Output = G> {
+        refuse_nested_levels(&guard, "wait_for");
+        async move {
+            while !predicate(&mut guard) {
+                guard = self.wait(guard).await;
+            }
+            guard
         }
-        guard
     }
 
     /// [`wait_for`](Condition::wait_for) with one `timeout` for the whole call,
@@ -232,25 +241,31 @@ impl Condition {
     /// # }
     /// ```
     #[cfg(feature = "tokio")]
-    pub async fn wait_for_timeout<G: ConditionGuard>(
+    #[track_caller]
+    pub fn wait_for_timeout<G: ConditionGuard>(
         &self,
         mut guard: G,
         timeout: Duration,
         mut predicate: impl FnMut(&mut G) -> bool,
-    ) -> (G, bool) {
-        let deadline = tokio::time::Instant::now().checked_add(timeout);
-        loop {
-            if predicate(&mut guard) {
-                return (guard, true);
+    ) -> impl Future<Output = (G, bool)> {
+        refuse_nested_levels(&guard, "wait_for_timeout");
+        async move {
+            let deadline = tokio::time::Instant::now().checked_add(timeout);
+            loop {
+                if predicate(&mut guard) {
+                    return (guard, true);
+                }
+                let remaining = match deadline {
+                    Some(deadline) => {
+                        deadline.saturating_duration_since(tokio::time::Instant::now())
+                    }
+                    None => timeout,
+                };
+                if remaining.is_zero() {
+                    return (guard, false);
+                }
+                guard = self.wait_timeout(guard, remaining).await.0;
             }
-            let remaining = match deadline {
-                Some(deadline) => deadline.saturating_duration_since(tokio::time::Instant::now()),
-                None => timeout,
-            };
-            if remaining.is_zero() {
-                return (guard, false);
-            }
-            guard = self.wait_timeout(guard, remaining).await.0;
         }
     }
 
@@ -375,15 +390,8 @@ impl Condition {
             Some(deadline) => listener.wait_deadline(deadline).is_some(),
         };
         drop(registration);
-        let guard = block_until(
-            unlocked.event(),
-            &RelockWaiters(&unlocked),
-            None,
-            method,
-            || unlocked.try_relock(),
-        )
-        .expect("waiting without a deadline cannot time out");
-        (guard, notified)
+        unlocked.raw().lock_deadline(None, method);
+        (unlocked.relocked(), notified)
     }
 
     /// Wakes up to `n` current waiters; returns how many it woke.
@@ -428,14 +436,24 @@ impl Condition {
 }
 
 /// Locks again what a wait released.
-async fn relock<U: Unlocked>(unlocked: &U) -> U::Guard {
-    if let Some(guard) = unlocked.try_relock() {
-        return guard;
+async fn relock<U: Unlocked>(unlocked: U) -> U::Guard {
+    unlocked.raw().lock().await;
+    unlocked.relocked()
+}
+
+/// Refuses an async wait with a guard whose owner holds more levels of an
+/// `RLock` than that guard: a wait releases them all, and if its future were
+/// dropped (cancelled, timed out) before they were taken back, the outer
+/// guards would be left without the lock. The blocking forms cannot be
+/// cancelled half-way and accept such guards.
+#[track_caller]
+fn refuse_nested_levels<G: ConditionGuard>(guard: &G, method: &str) {
+    let levels = guard.levels();
+    if levels > 1 {
+        panic!(
+            "`Condition::{method}` on an RLock held at {levels} levels: an async wait could not give the outer levels back if it were cancelled; release them before waiting, or use `{method}_blocking`"
+        );
     }
-    wait_until(unlocked.event(), &RelockWaiters(unlocked), || {
-        unlocked.try_relock()
-    })
-    .await
 }
 
 impl fmt::Debug for Condition {

@@ -169,6 +169,7 @@ impl Event {
     /// # });
     /// ```
     pub async fn wait(&self) {
+        crate::core::coop::proceed().await;
         if self.is_set() {
             return;
         }

@@ -2,12 +2,20 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::core::deadline_after;
 use crate::core::owner::{NOBODY, Owner};
-use crate::core::{Signal, block_until, deadline_after, wait_until};
 use crate::error::ReleaseError;
+use crate::lock::raw::RawLock;
+
+/// One level held by a guard, in [`RLock::levels`].
+const GUARD_LEVEL: u64 = 1;
+/// One level taken by a raw `acquire()`, in [`RLock::levels`].
+const RAW_LEVEL: u64 = 1 << 32;
+/// The guard levels' bits.
+const GUARD_LEVELS: u64 = RAW_LEVEL - 1;
 
 /// A reentrant lock: its owner may lock it again without waiting, and must
 /// unlock it as many times.
@@ -45,10 +53,16 @@ use crate::error::ReleaseError;
 /// # });
 /// ```
 pub struct RLock<T = ()> {
+    /// Held while anybody owns the lock: waiting, fairness and wake-ups are
+    /// those of [`Lock`](crate::Lock).
+    raw: RawLock,
+    /// Who holds `raw`; written by the holder only.
     owner: AtomicU64,
-    /// Levels the owner holds; written only by the owner.
-    count: AtomicUsize,
-    signal: Signal,
+    /// The levels of the current hold: those held by guards in the low 32
+    /// bits, those taken by raw `acquire()` in the high 32. Counted apart so
+    /// that a raw `release()` can never give back a guard's level (which would
+    /// leave a guard that unlocks somebody else's hold when it drops).
+    levels: AtomicU64,
     value: T,
 }
 
@@ -61,9 +75,9 @@ impl<T> RLock<T> {
     /// ```
     pub const fn new(value: T) -> RLock<T> {
         RLock {
+            raw: RawLock::new(),
             owner: AtomicU64::new(NOBODY),
-            count: AtomicUsize::new(0),
-            signal: Signal::new(),
+            levels: AtomicU64::new(0),
             value,
         }
     }
@@ -81,14 +95,23 @@ impl<T> RLock<T> {
     /// # });
     /// ```
     pub async fn lock(&self) -> RLockGuard<'_, T> {
-        if let Some(guard) = self.try_lock() {
-            return guard;
+        crate::core::coop::proceed().await;
+        self.take_level(GUARD_LEVEL).await;
+        RLockGuard { lock: self }
+    }
+
+    /// Takes one level (`GUARD_LEVEL` or `RAW_LEVEL`), waiting for the lock
+    /// if another caller owns it.
+    async fn take_level(&self, level: u64) {
+        if self.try_take_level(Owner::current(), level, true) {
+            return;
         }
+        self.raw.lock().await;
         // The owner is the caller when the lock is taken, not when the wait
         // began: without task identity, a task of a multi-threaded executor
         // may resume on another thread, which then holds the lock and must be
         // able to re-enter it.
-        wait_until(&self.signal.event, &self.signal, || self.try_lock()).await
+        self.adopt(Owner::current(), level);
     }
 
     /// [`lock`](RLock::lock) for at most `timeout`; `None` if it timed out.
@@ -102,8 +125,9 @@ impl<T> RLock<T> {
     /// ```
     #[cfg(feature = "tokio")]
     pub async fn lock_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_, T>> {
-        if let Some(guard) = self.try_lock() {
-            return Some(guard);
+        crate::core::coop::proceed().await;
+        if self.try_take_level(Owner::current(), GUARD_LEVEL, true) {
+            return Some(RLockGuard { lock: self });
         }
         crate::core::with_timeout(timeout, self.lock()).await
     }
@@ -120,7 +144,8 @@ impl<T> RLock<T> {
     /// # drop(held);
     /// ```
     pub fn try_lock(&self) -> Option<RLockGuard<'_, T>> {
-        self.try_lock_as(Owner::current(), 1)
+        self.try_take_level(Owner::current(), GUARD_LEVEL, false)
+            .then(|| RLockGuard { lock: self })
     }
 
     /// [`lock`](RLock::lock), blocking the thread.
@@ -159,10 +184,26 @@ impl<T> RLock<T> {
         deadline: Option<Instant>,
         method: &'static str,
     ) -> Option<RLockGuard<'_, T>> {
+        self.take_level_deadline(GUARD_LEVEL, deadline, method)
+            .then(|| RLockGuard { lock: self })
+    }
+
+    #[track_caller]
+    fn take_level_deadline(
+        &self,
+        level: u64,
+        deadline: Option<Instant>,
+        method: &'static str,
+    ) -> bool {
         let me = Owner::current();
-        block_until(&self.signal.event, &self.signal, deadline, method, || {
-            self.try_lock_as(me, 1)
-        })
+        if self.try_take_level(me, level, true) {
+            return true;
+        }
+        if !self.raw.lock_deadline(deadline, method) {
+            return false;
+        }
+        self.adopt(me, level);
+        true
     }
 
     /// Whether anybody holds the lock.
@@ -174,7 +215,7 @@ impl<T> RLock<T> {
     /// # drop(guard);
     /// ```
     pub fn is_locked(&self) -> bool {
-        self.owner.load(Ordering::Acquire) != NOBODY
+        self.raw.is_locked()
     }
 
     /// Whether the caller (this task, else this thread) owns the lock.
@@ -189,7 +230,7 @@ impl<T> RLock<T> {
     /// # drop(guard);
     /// ```
     pub fn is_owned(&self) -> bool {
-        self.owner.load(Ordering::Acquire) == Owner::current().0
+        self.owner.load(Ordering::Acquire) == Owner::current().0 && self.count() > 0
     }
 
     /// How many levels the caller holds; 0 when it is not the owner.
@@ -201,11 +242,17 @@ impl<T> RLock<T> {
     /// assert_eq!(lock.recursion_count(), 1);
     /// ```
     pub fn recursion_count(&self) -> usize {
-        if self.is_owned() {
-            self.count.load(Ordering::Relaxed)
+        if self.owner.load(Ordering::Acquire) == Owner::current().0 {
+            self.count()
         } else {
             0
         }
+    }
+
+    /// Every level of the current hold, guards' and raw ones.
+    fn count(&self) -> usize {
+        let levels = self.levels.load(Ordering::Acquire);
+        (levels & GUARD_LEVELS) as usize + (levels / RAW_LEVEL) as usize
     }
 
     /// How many tasks and threads are waiting to take the lock (a snapshot).
@@ -214,7 +261,7 @@ impl<T> RLock<T> {
     /// assert_eq!(ambisync::RLock::new(()).waiters(), 0);
     /// ```
     pub fn waiters(&self) -> usize {
-        self.signal.waiting()
+        self.raw.waiters_now()
     }
 
     /// The value, through exclusive access (no locking needed).
@@ -237,46 +284,88 @@ impl<T> RLock<T> {
         self.value
     }
 
-    /// Takes `levels` levels for `me`: re-entry if `me` owns it, else only if
-    /// it is free.
-    fn try_lock_as(&self, me: Owner, levels: usize) -> Option<RLockGuard<'_, T>> {
-        let owner = self.owner.load(Ordering::Acquire);
-        if owner == me.0 {
-            let count = self.count.load(Ordering::Relaxed);
-            let count = count
-                .checked_add(levels)
-                .expect("RLock recursion count overflow");
-            self.count.store(count, Ordering::Relaxed);
-        } else if owner == NOBODY
-            && self
-                .owner
-                .compare_exchange(NOBODY, me.0, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.count.store(levels, Ordering::Relaxed);
+    /// Takes one `level` for `me` without waiting: re-entry if `me` owns it,
+    /// else only if the lock is free (and, when `fair`, nobody starves).
+    fn try_take_level(&self, me: Owner, level: u64, fair: bool) -> bool {
+        if self.owner.load(Ordering::Acquire) == me.0 && self.reenter(me, level) {
+            return true;
+        }
+        let taken = if fair {
+            self.raw.try_lock_fair()
         } else {
-            return None;
+            self.raw.try_lock()
+        };
+        if taken {
+            self.adopt(me, level);
         }
-        Some(RLockGuard { lock: self })
+        taken
     }
 
-    /// Gives up one level; the last one frees the lock and wakes a waiter.
-    fn unlock_one(&self) {
-        let count = self.count.load(Ordering::Relaxed) - 1;
-        self.count.store(count, Ordering::Relaxed);
-        if count == 0 {
-            self.owner.store(NOBODY, Ordering::Release);
-            self.signal.notify_one();
+    /// One more `level` of the hold `me` owns; `false` if that hold ended
+    /// meanwhile (its last guard was dropped elsewhere).
+    fn reenter(&self, me: Owner, level: u64) -> bool {
+        // A hold with no levels left is ending: its lock is about to be free.
+        let entered = self
+            .levels
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |levels| {
+                (levels != 0).then(|| add_level(levels, level))
+            });
+        if entered.is_err() {
+            return false;
+        }
+        if self.owner.load(Ordering::Acquire) != me.0 {
+            // The hold ended and another caller's began between our two
+            // looks: the level went to that hold. Give it back (ending that
+            // hold if its owner already gave back all of its own).
+            self.drop_level(level);
+            return false;
+        }
+        true
+    }
+    /// Makes `me` the owner of the lock it has just taken, with `levels`.
+    fn adopt(&self, me: Owner, levels: u64) {
+        self.owner.store(me.0, Ordering::Relaxed);
+        self.levels.store(levels, Ordering::Release);
+    }
+
+    /// Gives up one `level`; the last level of the hold frees the lock and
+    /// wakes a waiter.
+    fn drop_level(&self, level: u64) {
+        let before = self.levels.fetch_sub(level, Ordering::Release);
+        if before == level {
+            self.free();
         }
     }
 
-    /// Gives up every level at once (a condition wait); returns how many.
-    fn unlock_all(&self) -> usize {
-        let count = self.count.swap(0, Ordering::Relaxed);
-        self.owner.store(NOBODY, Ordering::Release);
-        self.signal.notify_one();
-        count
+    /// The hold has no levels left: nobody owns the lock any more.
+    fn free(&self) {
+        self.owner.store(NOBODY, Ordering::Relaxed);
+        self.raw.unlock();
     }
+
+    /// Gives up every level at once (a condition wait); returns them. The
+    /// caller holds a guard, so the hold cannot end under it.
+    fn unlock_all(&self) -> u64 {
+        let levels = self.levels.swap(0, Ordering::AcqRel);
+        self.free();
+        levels
+    }
+}
+
+/// `levels` with one more `level`.
+///
+/// # Panics
+///
+/// If the count of that kind of level would overflow (about four billion
+/// levels); nothing changes then.
+fn add_level(levels: u64, level: u64) -> u64 {
+    let full = if level == GUARD_LEVEL {
+        levels & GUARD_LEVELS == GUARD_LEVELS
+    } else {
+        levels / RAW_LEVEL == u64::MAX / RAW_LEVEL
+    };
+    assert!(!full, "RLock recursion count overflow");
+    levels + level
 }
 
 /// Python-style use of an `RLock<()>` without guards.
@@ -294,7 +383,8 @@ impl RLock<()> {
     /// # });
     /// ```
     pub async fn acquire(&self) {
-        std::mem::forget(self.lock().await);
+        crate::core::coop::proceed().await;
+        self.take_level(RAW_LEVEL).await;
     }
 
     /// Acquires one level if that needs no waiting; `true` when it did.
@@ -306,7 +396,7 @@ impl RLock<()> {
     /// assert_eq!(lock.recursion_count(), 2);
     /// ```
     pub fn try_acquire(&self) -> bool {
-        self.try_lock().map(std::mem::forget).is_some()
+        self.try_take_level(Owner::current(), RAW_LEVEL, false)
     }
 
     /// Acquires one level within `timeout`; `true` when it did.
@@ -320,9 +410,12 @@ impl RLock<()> {
     /// ```
     #[cfg(feature = "tokio")]
     pub async fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.lock_timeout(timeout)
+        crate::core::coop::proceed().await;
+        if self.try_take_level(Owner::current(), RAW_LEVEL, true) {
+            return true;
+        }
+        crate::core::with_timeout(timeout, self.take_level(RAW_LEVEL))
             .await
-            .map(std::mem::forget)
             .is_some()
     }
 
@@ -335,12 +428,7 @@ impl RLock<()> {
     /// ```
     #[track_caller]
     pub fn acquire_blocking(&self) {
-        // Not `lock_blocking()`: the "blocking inside a runtime" panic must
-        // name this method (and `acquire(..)`), as `Lock::acquire_blocking` does.
-        std::mem::forget(
-            self.lock_deadline(None, "acquire_blocking")
-                .expect("waiting without a deadline cannot time out"),
-        );
+        self.take_level_deadline(RAW_LEVEL, None, "acquire_blocking");
     }
 
     /// Acquires one level, blocking the thread for at most `timeout`; `true`
@@ -353,16 +441,23 @@ impl RLock<()> {
     /// ```
     #[track_caller]
     pub fn acquire_timeout_blocking(&self, timeout: Duration) -> bool {
-        self.lock_deadline(deadline_after(timeout), "acquire_timeout_blocking")
-            .map(std::mem::forget)
-            .is_some()
+        self.take_level_deadline(
+            RAW_LEVEL,
+            deadline_after(timeout),
+            "acquire_timeout_blocking",
+        )
     }
 
-    /// Releases one level held by the caller.
+    /// Releases one level that the caller took with `acquire` (in any form).
+    ///
+    /// A level held by a guard is given back by dropping the guard, never
+    /// here: a raw release of it would leave a guard that, when it drops,
+    /// gives back a level of whoever holds the lock by then.
     ///
     /// # Errors
     ///
-    /// [`ReleaseError::NotOwner`] unless the caller owns the lock; nothing changes.
+    /// [`ReleaseError::NotOwner`] unless the caller owns the lock and holds a
+    /// level taken with `acquire`; nothing changes then.
     ///
     /// ```
     /// use ambisync::{RLock, ReleaseError};
@@ -372,10 +467,18 @@ impl RLock<()> {
     /// assert_eq!(lock.release(), Ok(()));
     /// ```
     pub fn release(&self) -> Result<(), ReleaseError> {
-        if !self.is_owned() {
+        if self.owner.load(Ordering::Acquire) != Owner::current().0 {
             return Err(ReleaseError::NotOwner);
         }
-        self.unlock_one();
+        let before = self
+            .levels
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |levels| {
+                (levels >= RAW_LEVEL).then(|| levels - RAW_LEVEL)
+            })
+            .map_err(|_| ReleaseError::NotOwner)?;
+        if before == RAW_LEVEL {
+            self.free();
+        }
         Ok(())
     }
 }
@@ -399,8 +502,8 @@ impl<T: fmt::Debug> fmt::Debug for RLock<T> {
                 "owner",
                 &Owner::describe(self.owner.load(Ordering::Relaxed)),
             )
-            .field("count", &self.count.load(Ordering::Relaxed))
-            .field("waiters", &self.signal.waiting())
+            .field("count", &self.count())
+            .field("waiters", &self.waiters())
             .field("value", &self.value)
             .finish()
     }
@@ -444,7 +547,7 @@ impl<T> Deref for RLockGuard<'_, T> {
 
 impl<T> Drop for RLockGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.unlock_one();
+        self.lock.drop_level(GUARD_LEVEL);
     }
 }
 
@@ -458,6 +561,9 @@ impl<T: fmt::Debug> fmt::Debug for RLockGuard<'_, T> {
 
 impl<'a, T> crate::condition::sealed::Sealed for RLockGuard<'a, T> {
     type Unlocked = UnlockedRLock<'a, T>;
+    fn levels(&self) -> usize {
+        self.lock.count()
+    }
     fn unlock(self) -> Self::Unlocked {
         let lock = self.lock;
         std::mem::forget(self);
@@ -472,7 +578,7 @@ impl<T> crate::condition::ConditionGuard for RLockGuard<'_, T> {}
 #[doc(hidden)]
 pub struct UnlockedRLock<'a, T> {
     lock: &'a RLock<T>,
-    levels: usize,
+    levels: u64,
 }
 
 impl<T> fmt::Debug for UnlockedRLock<'_, T> {
@@ -485,20 +591,15 @@ impl<T> fmt::Debug for UnlockedRLock<'_, T> {
 
 impl<'a, T> crate::condition::sealed::Unlocked for UnlockedRLock<'a, T> {
     type Guard = RLockGuard<'a, T>;
-    fn try_relock(&self) -> Option<Self::Guard> {
+    fn raw(&self) -> &RawLock {
+        &self.lock.raw
+    }
+    fn relocked(self) -> Self::Guard {
         // One guard comes back; it stands for all the levels restored, the
         // others belonging to guards the owner still holds. They go to the
         // caller that relocks (as in `lock`), which is the one that waited
         // unless a task resumed on another thread without task identity.
-        self.lock.try_lock_as(Owner::current(), self.levels)
-    }
-    fn event(&self) -> &event_listener::Event {
-        &self.lock.signal.event
-    }
-    fn register(&self) {
-        crate::core::WaiterCount::register(&self.lock.signal);
-    }
-    fn unregister(&self) {
-        crate::core::WaiterCount::unregister(&self.lock.signal);
+        self.lock.adopt(Owner::current(), self.levels);
+        RLockGuard { lock: self.lock }
     }
 }

@@ -14,8 +14,12 @@ use crate::core::sync::{AtomicU64, OnceBox};
 use crate::core::waiters::Wakeup;
 use crate::error::BoundedReleaseError;
 
-/// The most permits a semaphore can hold (`u32::MAX`); creating or releasing
-/// beyond it panics.
+/// The most permits a semaphore can hold (`u32::MAX`).
+///
+/// Creating a semaphore with more, or a raw `release`/`release_n` that would
+/// go beyond it, panics and changes nothing. A permit guard dropped when raw
+/// releases have already filled the count to `MAX_PERMITS` is not added: the
+/// count saturates at `MAX_PERMITS` (a guard's drop never panics).
 ///
 /// ```
 /// let sem = ambisync::Semaphore::new(ambisync::MAX_PERMITS);
@@ -25,6 +29,8 @@ pub const MAX_PERMITS: usize = u32::MAX as usize;
 
 /// One permit in the state word: permits count in the high 32 bits.
 const PERMIT: u64 = 1 << 32;
+/// The count at [`MAX_PERMITS`], with no waiter queued.
+const FULL: u64 = MAX_PERMITS as u64 * PERMIT;
 /// The low 32 bits count the waiters queued (not yet granted a permit). They
 /// change only under the queue's lock.
 const WAITERS: u64 = PERMIT - 1;
@@ -151,6 +157,7 @@ impl Permits {
     }
 
     async fn take(&self) {
+        crate::core::coop::proceed().await;
         if !self.try_take() {
             self.wait().await;
         }
@@ -209,15 +216,33 @@ impl Permits {
         }
     }
 
-    /// Gives back one permit taken by a guard. Never fails: the count it
-    /// restores was there before (raw releases are the ones that check).
+    /// Gives back one permit taken by a guard. Never fails or panics (it runs
+    /// in `Drop`): if raw releases filled the count to [`MAX_PERMITS`] while
+    /// the permit was out, the count stays at `MAX_PERMITS` (it saturates)
+    /// instead of wrapping.
     ///
-    /// With nobody queued this is one `fetch_add`; otherwise the permit goes
-    /// to the oldest waiter.
+    /// With nobody queued this is one compare-and-swap; otherwise the permit
+    /// goes to the oldest waiter.
     #[inline]
     fn give_back(&self) {
-        let before = self.state.fetch_add(PERMIT, Ordering::Release);
-        if before & WAITERS != 0 {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state >= FULL {
+                // Saturated: nobody waits while permits are free, so there is
+                // nobody to hand this permit to either.
+                return;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state + PERMIT,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => state = now,
+            }
+        }
+        if state & WAITERS != 0 {
             self.hand_off();
         }
     }
@@ -384,6 +409,7 @@ macro_rules! acquire_forms {
             /// ```
             #[cfg(feature = "tokio")]
             pub async fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+                crate::core::coop::proceed().await;
                 if !self.permits.try_take() {
                     crate::core::with_timeout(timeout, self.permits.wait()).await?;
                 }
@@ -475,6 +501,7 @@ macro_rules! acquire_forms {
             ) -> impl Future<Output = Option<OwnedSemaphorePermit>> + use<> {
                 let this = Arc::clone(self);
                 async move {
+                    crate::core::coop::proceed().await;
                     if !this.permits.try_take() {
                         crate::core::with_timeout(timeout, this.permits.wait()).await?;
                     }

@@ -250,6 +250,7 @@ impl<T> Timer<T> {
     /// # }
     /// ```
     pub async fn join(&self) -> Option<T> {
+        crate::core::coop::proceed().await;
         let shared = &*self.shared;
         match shared.try_join() {
             Some(outcome) => outcome,

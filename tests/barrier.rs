@@ -850,3 +850,37 @@ fn abort_and_reset_while_a_round_with_a_withdrawal_drains() {
         assert_eq!(indexes, [0, 1, 2]);
     });
 }
+
+/// Issue 9, scenario 5: a round that had a withdrawn arrival trips while one
+/// of its waiters is kept but not polled. The next round must fill and
+/// release without waiting for that waiter; the kept waiter still gets its
+/// index of the old round when it is polled at last.
+#[test]
+fn a_kept_unpolled_waiter_of_a_round_with_a_withdrawal_does_not_stall_the_next_round() {
+    let barrier = Arc::new(Barrier::new(3));
+    let mut kept = Box::pin(barrier.wait());
+    assert!(poll_once(&mut kept).is_none(), "arrival 0 waits");
+    let mut withdrawn = Box::pin(barrier.wait());
+    assert!(poll_once(&mut withdrawn).is_none(), "arrival 1 waits");
+    drop(withdrawn);
+    let mut second = Box::pin(barrier.wait());
+    assert!(poll_once(&mut second).is_none(), "arrival 2 takes index 1");
+    let mut third = Box::pin(barrier.wait());
+    assert_eq!(poll_once(&mut third), Some(Ok(2)), "the last arrival trips");
+    assert_eq!(poll_once(&mut second), Some(Ok(1)));
+    // `kept` is not polled: the next round must not wait for it.
+    let next: Vec<_> = (0..3)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || barrier.wait_timeout_blocking(LIMIT))
+        })
+        .collect();
+    let mut indexes: Vec<usize> = next
+        .into_iter()
+        .map(|thread| join_within("next round", thread).expect("next round broke"))
+        .collect();
+    indexes.sort_unstable();
+    assert_eq!(indexes, [0, 1, 2]);
+    assert!(!barrier.is_broken());
+    assert_eq!(poll_once(&mut kept), Some(Ok(0)), "the old round's index");
+}

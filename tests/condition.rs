@@ -602,12 +602,10 @@ fn rlock_wait_blocking_releases_every_level_and_restores_them() {
 }
 
 #[test]
-fn a_pending_rlock_wait_has_released_every_level() {
+fn a_pending_rlock_wait_has_released_its_level() {
     let (rlock, cond) = (RLock::new(()), Condition::new());
-    let first = rlock.lock_blocking();
-    let second = rlock.lock_blocking();
-    let third = rlock.lock_blocking();
-    let mut waiting = Box::pin(cond.wait(third));
+    let only = rlock.lock_blocking();
+    let mut waiting = Box::pin(cond.wait(only));
     assert!(poll_once(&mut waiting).is_none());
     assert!(!rlock.is_locked());
     assert_eq!(rlock.recursion_count(), 0);
@@ -619,59 +617,55 @@ fn a_pending_rlock_wait_has_released_every_level() {
             drop(other);
         });
     });
-    let third = poll_once(&mut waiting).expect("notified and the lock is free");
-    assert_eq!(rlock.recursion_count(), 3);
-    drop((first, second, third));
+    let only = poll_once(&mut waiting).expect("notified and the lock is free");
+    assert_eq!(rlock.recursion_count(), 1);
+    drop(only);
     assert!(!rlock.is_locked());
 }
 
-/// The levels come back to the caller that relocks: a wait that began on one
+/// The level comes back to the caller that relocks: a wait that began on one
 /// thread and completes on another (a task of a multi-threaded executor
 /// without task identity) leaves that thread the owner, as `RLock::lock` does.
 #[test]
-fn rlock_levels_are_restored_to_the_thread_that_completes_the_wait() {
+fn an_rlock_level_is_restored_to_the_thread_that_completes_the_wait() {
     let (rlock, cond) = (RLock::new(()), Condition::new());
-    let (outer, mut waiting) = std::thread::scope(|s| {
+    let mut waiting = std::thread::scope(|s| {
         s.spawn(|| {
-            let outer = rlock.lock_blocking();
-            let inner = rlock.lock_blocking();
-            let mut waiting = Box::pin(cond.wait(inner));
+            let only = rlock.lock_blocking();
+            let mut waiting = Box::pin(cond.wait(only));
             assert!(poll_once(&mut waiting).is_none());
-            (outer, waiting)
+            waiting
         })
         .join()
         .unwrap()
     });
     assert!(!rlock.is_locked());
     assert!(cond.notify_one());
-    let inner = poll_once(&mut waiting).expect("notified and the lock is free");
-    assert!(rlock.is_owned(), "the thread that relocked owns the levels");
-    assert_eq!(rlock.recursion_count(), 2);
-    drop((inner, outer));
+    let only = poll_once(&mut waiting).expect("notified and the lock is free");
+    assert!(rlock.is_owned(), "the thread that relocked owns the level");
+    assert_eq!(rlock.recursion_count(), 1);
+    drop(only);
     assert!(!rlock.is_locked());
 }
 
 #[tokio::test]
-async fn rlock_wait_in_a_task_releases_every_level_and_restores_them() {
+async fn rlock_wait_in_a_task_releases_its_level_and_restores_it() {
     let rlock = Arc::new(RLock::new(AtomicBool::new(false)));
     let cond = Arc::new(Condition::new());
     let waiter = {
         let (rlock, cond) = (Arc::clone(&rlock), Arc::clone(&cond));
         tokio::spawn(async move {
-            let first = rlock.lock().await;
-            let second = rlock.lock().await;
-            let mut third = rlock.lock().await;
-            assert_eq!(rlock.recursion_count(), 3);
-            while !third.load(Ordering::SeqCst) {
-                third = cond.wait(third).await;
+            let mut only = rlock.lock().await;
+            while !only.load(Ordering::SeqCst) {
+                only = cond.wait(only).await;
             }
             let restored = rlock.recursion_count();
-            drop((first, second, third));
+            drop(only);
             (restored, rlock.is_locked())
         })
     };
     eventually_async("the task waits", || cond.waiters() == 1).await;
-    assert!(!rlock.is_locked(), "waiting released all three levels");
+    assert!(!rlock.is_locked(), "waiting released the level");
     let thread = {
         let (rlock, cond) = (Arc::clone(&rlock), Arc::clone(&cond));
         std::thread::spawn(move || {
@@ -683,8 +677,112 @@ async fn rlock_wait_in_a_task_releases_every_level_and_restores_them() {
     assert!(join_thread("thread locking while the task waits", thread).await);
     assert_eq!(
         within("RLock waiter task", waiter).await.unwrap(),
-        (3, false)
+        (1, false)
     );
+}
+
+/// Issue 9, scenario 2: an async wait cannot give back outer levels it had
+/// released if its future is cancelled, so it refuses them up front (Python
+/// raises `RuntimeError` for misuse too), before anything is released: the
+/// caller still owns every level it held, minus the guard it gave away.
+#[test]
+fn an_async_wait_on_a_nested_rlock_guard_is_refused_up_front() {
+    let (rlock, cond) = (RLock::new(()), Condition::new());
+    let outer = rlock.lock_blocking();
+    let inner = rlock.lock_blocking();
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        drop(cond.wait(inner));
+    }))
+    .expect_err("an async wait with outer levels held must be refused");
+    let message = common::panic_message(refused);
+    assert!(
+        message.contains("wait_blocking") && message.contains("2 levels"),
+        "unclear message: {message}"
+    );
+    assert!(rlock.is_owned());
+    assert_eq!(rlock.recursion_count(), 1, "only the inner guard is gone");
+    assert_eq!(cond.waiters(), 0);
+    drop(outer);
+    assert!(!rlock.is_locked());
+}
+
+/// Issue 9, scenario 2, as reported: a task holds two levels and its
+/// `wait_timeout` would time out (or be cancelled by `select!`); the outer
+/// level must stay the task's, and no other caller may get in meanwhile.
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_rlock_wait_never_hands_the_outer_level_to_another_caller() {
+    use futures::FutureExt;
+    let rlock = Arc::new(RLock::new(()));
+    let cond = Condition::new();
+    let outer = rlock.lock().await;
+    let inner = rlock.lock().await;
+    let refused = std::panic::AssertUnwindSafe(async { cond.wait_timeout(inner, SHORT).await })
+        .catch_unwind()
+        .await;
+    assert!(refused.is_err(), "the nested async wait was not refused");
+    assert!(rlock.is_owned());
+    assert_eq!(rlock.recursion_count(), 1);
+    let other = {
+        let rlock = Arc::clone(&rlock);
+        std::thread::spawn(move || rlock.try_lock().is_some())
+    };
+    assert!(
+        !join_thread("thread trying the lock", other).await,
+        "another caller got into the lock while the task still holds its outer level"
+    );
+    drop(outer);
+    assert!(!rlock.is_locked());
+}
+
+/// The blocking forms cannot be cancelled half-way, so they keep Python's
+/// semantics: every level is released while waiting and restored after.
+#[test]
+fn a_nested_rlock_wait_blocking_releases_and_restores_every_level() {
+    let pair = Arc::new((RLock::new(AtomicBool::new(false)), Condition::new()));
+    let waiter = {
+        let pair = Arc::clone(&pair);
+        std::thread::spawn(move || {
+            let (rlock, cond) = &*pair;
+            let outer = rlock.lock_blocking();
+            let mut inner = rlock.lock_blocking();
+            while !inner.load(Ordering::SeqCst) {
+                inner = cond.wait_blocking(inner);
+            }
+            let restored = rlock.recursion_count();
+            drop(inner);
+            let after_inner = rlock.recursion_count();
+            drop(outer);
+            (restored, after_inner, rlock.is_locked())
+        })
+    };
+    let (rlock, cond) = &*pair;
+    eventually("the thread waits", || cond.waiters() == 1);
+    {
+        let guard = rlock.lock_blocking();
+        assert_eq!(rlock.recursion_count(), 1, "both levels were released");
+        guard.store(true, Ordering::SeqCst);
+        assert!(cond.notify_one());
+    }
+    assert_eq!(join_within("nested waiter", waiter), (2, 1, false));
+}
+
+/// A raw `release()` gives back only levels taken with `acquire`: releasing
+/// a guard's level would leave a guard that, when it drops, gives back a
+/// level of whoever holds the lock by then.
+#[test]
+fn a_raw_release_never_takes_a_guards_level() {
+    let rlock = RLock::new(());
+    let guard = rlock.lock_blocking();
+    assert_eq!(rlock.release(), Err(ambisync::ReleaseError::NotOwner));
+    assert_eq!(rlock.recursion_count(), 1, "the guard keeps its level");
+    rlock.acquire_blocking();
+    assert_eq!(rlock.recursion_count(), 2);
+    assert_eq!(rlock.release(), Ok(()), "the acquired level goes");
+    assert_eq!(rlock.release(), Err(ambisync::ReleaseError::NotOwner));
+    assert!(rlock.is_owned());
+    drop(guard);
+    assert!(!rlock.is_locked());
 }
 
 // ---- cancel safety ----------------------------------------------------------------

@@ -848,3 +848,130 @@ fn huge_timeouts_mean_wait_as_long_as_it_takes() {
             .expect("a free lock is taken");
     });
 }
+
+/// Issue 9, scenario 1: two tasks relocking in a loop (no other `.await`)
+/// never yield unless the lock spends tokio's cooperative budget, and a
+/// thread that is never woken never gets to claim its turn.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_thread_gets_its_turn_while_tasks_relock_in_a_loop() {
+    let worst = common::worst_wait_beside_relocking_tasks(
+        Arc::new(Lock::new(0u64)),
+        |lock| Box::pin(async move { common::busy_work(&mut *lock.lock().await) }),
+        50,
+        |lock| {
+            lock.lock_timeout_blocking(Duration::from_secs(5))
+                .map(|mut guard| *guard += 1)
+                .is_some()
+        },
+    );
+    assert!(
+        worst < Duration::from_millis(100),
+        "the thread waited {worst:?} for one turn"
+    );
+}
+
+/// The same loop, with a third task instead of a thread waiting its turn.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_task_gets_its_turn_while_tasks_relock_in_a_loop() {
+    let lock = Arc::new(Lock::new(0u64));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_exit = common::StopOnDrop(Arc::clone(&stop));
+    let loops: Vec<_> = (0..2)
+        .map(|_| {
+            let (lock, stop) = (Arc::clone(&lock), Arc::clone(&stop));
+            runtime.spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    common::busy_work(&mut *lock.lock().await);
+                }
+            })
+        })
+        .collect();
+    let worst = runtime.block_on(async {
+        let lock = Arc::clone(&lock);
+        within(
+            "the waiting task",
+            tokio::spawn(async move {
+                let mut worst = Duration::ZERO;
+                for _ in 0..50 {
+                    let start = Instant::now();
+                    *lock
+                        .lock_timeout(Duration::from_secs(5))
+                        .await
+                        .expect("the task was starved for 5 s") += 1;
+                    worst = worst.max(start.elapsed());
+                }
+                worst
+            }),
+        )
+        .await
+        .unwrap()
+    });
+    stop.store(true, Ordering::Relaxed);
+    for task in loops {
+        runtime
+            .block_on(async { within("relocking task", task).await })
+            .unwrap();
+    }
+    assert!(
+        worst < Duration::from_millis(100),
+        "the task waited {worst:?} for one turn"
+    );
+}
+
+/// Issue 9, scenario 4 (i): a `_blocking` call allowed inside
+/// `block_in_place` must not make the check wave through a later call made
+/// directly on the worker by the same task.
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blocking_check_is_right_again_after_block_in_place() {
+    let lock = Arc::new(Lock::new(()));
+    let _held = hold_in_thread(&lock);
+    let allowed = tokio::task::block_in_place(|| {
+        lock.lock_timeout_blocking(Duration::from_millis(1))
+            .is_none()
+    });
+    assert!(allowed, "block_in_place may block (and the lock is held)");
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        lock.lock_timeout_blocking(Duration::from_millis(1))
+    }))
+    .map(drop)
+    .expect_err("a blocking wait directly on the worker must panic");
+    assert!(panic_message(refused).contains("lock_timeout(..)"));
+}
+
+/// Issue 9, scenario 4 (ii): inside `spawn_blocking`, after one allowed
+/// call, a nested current-thread runtime's `block_on` must still be refused
+/// (it would wait out its whole timeout: the task that could wake it cannot
+/// run).
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blocking_check_refuses_a_nested_runtime_after_an_allowed_call() {
+    let lock = Arc::new(Lock::new(()));
+    let _held = hold_in_thread(&lock);
+    let verdicts = tokio::task::spawn_blocking(move || {
+        let allowed = lock
+            .lock_timeout_blocking(Duration::from_millis(1))
+            .is_none();
+        let nested = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            nested.block_on(async { lock.lock_timeout_blocking(Duration::from_secs(5)) })
+        }))
+        .map(drop)
+        .is_err();
+        (allowed, refused)
+    });
+    assert_eq!(
+        within("spawn_blocking closure", verdicts).await.unwrap(),
+        (true, true)
+    );
+}

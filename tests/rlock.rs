@@ -762,3 +762,31 @@ async fn spawn_blocking_closures_may_block() {
     drop(held);
     assert_eq!(within("spawn_blocking", blocking).await.unwrap(), 2);
 }
+
+/// Issue 9, scenario 1, on an `RLock`: tasks relocking in a loop must not
+/// starve a thread.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_thread_gets_its_turn_while_tasks_relock_in_a_loop() {
+    let worst = common::worst_wait_beside_relocking_tasks(
+        Arc::new(RLock::new(AtomicU64::new(0))),
+        |lock| {
+            Box::pin(async move {
+                let guard = lock.lock().await;
+                let mut counter = guard.load(Ordering::Relaxed);
+                common::busy_work(&mut counter);
+                guard.store(counter, Ordering::Relaxed);
+            })
+        },
+        50,
+        |lock| {
+            lock.lock_timeout_blocking(Duration::from_secs(5))
+                .map(|guard| guard.fetch_add(1, Ordering::Relaxed))
+                .is_some()
+        },
+    );
+    assert!(
+        worst < Duration::from_millis(100),
+        "the thread waited {worst:?} for one turn"
+    );
+}

@@ -1500,3 +1500,78 @@ fn no_waiter_starves_under_a_storm() {
         "a waiter waited {worst:?} for a permit: starved by newcomers"
     );
 }
+
+/// Issue 9, scenario 1, on the semaphores: tasks taking and giving back the
+/// only permit in a loop must not starve a thread.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_thread_gets_its_turn_while_tasks_reacquire_in_a_loop() {
+    let worst = common::worst_wait_beside_relocking_tasks(
+        Arc::new(Semaphore::new(1)),
+        |sem| {
+            Box::pin(async move {
+                let _permit = sem.acquire().await;
+                common::busy_work(&mut 0);
+            })
+        },
+        50,
+        |sem| {
+            sem.acquire_timeout_blocking(Duration::from_secs(5))
+                .is_some()
+        },
+    );
+    assert!(
+        worst < Duration::from_millis(100),
+        "the thread waited {worst:?} for one permit"
+    );
+    let worst = common::worst_wait_beside_relocking_tasks(
+        Arc::new(BoundedSemaphore::new(1)),
+        |sem| {
+            Box::pin(async move {
+                let _permit = sem.acquire().await;
+                common::busy_work(&mut 0);
+            })
+        },
+        50,
+        |sem| {
+            sem.acquire_timeout_blocking(Duration::from_secs(5))
+                .is_some()
+        },
+    );
+    assert!(
+        worst < Duration::from_millis(100),
+        "the thread waited {worst:?} for one bounded permit"
+    );
+}
+
+/// Issue 9, scenario 3: a permit dropped when raw releases already filled
+/// the count to `MAX_PERMITS` must not wrap the count to 0; it saturates.
+#[test]
+fn a_permit_dropped_at_max_permits_saturates_instead_of_wrapping() {
+    let sem = Semaphore::new(ambisync::MAX_PERMITS);
+    let permit = sem.try_acquire().unwrap();
+    sem.release();
+    assert_eq!(sem.available_permits(), ambisync::MAX_PERMITS);
+    drop(permit);
+    assert_eq!(sem.available_permits(), ambisync::MAX_PERMITS);
+    assert!(
+        sem.try_acquire().is_some(),
+        "the semaphore still hands out permits"
+    );
+
+    let sem = Arc::new(Semaphore::new(ambisync::MAX_PERMITS));
+    let permit = sem.try_acquire_owned().unwrap();
+    sem.release_n(1);
+    drop(permit);
+    assert_eq!(sem.available_permits(), ambisync::MAX_PERMITS);
+}
+
+/// A raw release beyond `MAX_PERMITS` panics and changes nothing.
+#[test]
+fn a_raw_release_beyond_max_permits_panics_and_changes_nothing() {
+    let sem = Semaphore::new(ambisync::MAX_PERMITS - 1);
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sem.release_n(2)))
+        .expect_err("releasing beyond MAX_PERMITS must panic");
+    assert!(common::panic_message(panic).contains("overflow"));
+    assert_eq!(sem.available_permits(), ambisync::MAX_PERMITS - 1);
+}

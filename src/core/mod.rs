@@ -1,7 +1,7 @@
 //! What the primitives share: the waiting loop, waiter-counted signals,
 //! caller identity and the check that refuses to block a runtime thread.
 
-pub(crate) mod fair;
+pub(crate) mod coop;
 pub(crate) mod hand_off;
 pub(crate) mod owner;
 pub(crate) mod runtime;
@@ -15,5 +15,6 @@ pub(crate) use signal::Signal;
 #[cfg(feature = "tokio")]
 pub(crate) use wait::with_timeout;
 pub(crate) use wait::{
-    CountedIn, Registration, WaiterCount, block_until, deadline_after, wait_until,
+    CountedIn, Registration, WaiterCount, block_until, block_until_rechecking, deadline_after,
+    wait_until,
 };

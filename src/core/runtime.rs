@@ -4,8 +4,8 @@
 /// `block_on`), where parking the thread would stall every task it drives.
 ///
 /// `method` is the `_blocking` method's name; the message names its async form.
-/// Threads of `spawn_blocking` and plain threads may block. Without the
-/// `tokio` feature nothing is checked.
+/// Threads of `spawn_blocking`, `block_in_place` closures and plain threads
+/// may block. Without the `tokio` feature nothing is checked.
 #[cfg(feature = "tokio")]
 #[track_caller]
 pub(crate) fn assert_may_block(method: &'static str) {
@@ -46,33 +46,62 @@ fn async_form_of(method: &str) -> String {
 /// tokio keeps that flag private; its public blocking calls (`blocking_recv`
 /// and friends) panic exactly when it is set. A thread without a runtime
 /// handle cannot have it set, so the probe runs only where a handle exists
-/// (runtime workers, `block_on`, `spawn_blocking` threads, `Handle::enter`).
+/// (runtime workers, `block_on`, `spawn_blocking` threads, `block_in_place`,
+/// `Handle::enter`).
 ///
-/// The probe costs an allocation and an unwind, so a `spawn_blocking` thread
-/// remembers the task it found allowed and skips the probe for it next time.
+/// The verdict is taken afresh on every call: the same task on the same
+/// thread may be allowed to block one moment (inside `block_in_place`, or a
+/// `spawn_blocking` closure) and not the next (back on the worker, or inside
+/// a nested runtime's `block_on`), so no answer can be cached.
+///
+/// The probe's panic is caught, and kept out of the panic hook's output (see
+/// [`quiet_probe_panics`]) so that the user sees one message: ours.
 #[cfg(feature = "tokio")]
 fn in_runtime() -> bool {
-    use std::cell::Cell;
-    thread_local! {
-        static ALLOWED_TASK: Cell<u64> = const { Cell::new(0) };
-    }
-    let task = tokio::task::try_id().map(super::owner::task_number);
-    if task.is_some_and(|task| ALLOWED_TASK.get() == task) {
-        return false;
-    }
     if tokio::runtime::Handle::try_current().is_err() {
         return false;
     }
+    quiet_probe_panics();
     let (sender, receiver) = tokio::sync::oneshot::channel::<()>();
     drop(sender);
+    PROBING.set(true);
     // A closed channel answers at once, so this never blocks; it panics only
     // where blocking is forbidden.
     let probe = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
         let _ = receiver.blocking_recv();
     }));
-    let inside = probe.is_err();
-    if let (false, Some(task)) = (inside, task) {
-        ALLOWED_TASK.set(task);
+    PROBING.set(false);
+    probe.is_err()
+}
+
+#[cfg(feature = "tokio")]
+thread_local! {
+    /// Set while this thread probes tokio's flag: its panic is expected.
+    static PROBING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Wraps the process's panic hook, once, so that the probe's expected panic
+/// prints nothing (no message, no backtrace) while every other panic goes to
+/// the hook that was installed before, unchanged.
+///
+/// A hook installed later replaces the wrapper; the probe's message may then
+/// show up in its output, which is harmless. The hook cannot be changed while
+/// the thread panics, so a check made during unwinding (in a `Drop`) leaves
+/// it as it is.
+#[cfg(feature = "tokio")]
+fn quiet_probe_panics() {
+    static WRAPPED: std::sync::Once = std::sync::Once::new();
+    if std::thread::panicking() {
+        return;
     }
-    inside
+    WRAPPED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // `try_with`: a panic while thread-locals are torn down must
+            // still be reported.
+            if !PROBING.try_with(std::cell::Cell::get).unwrap_or(false) {
+                previous(info);
+            }
+        }));
+    });
 }

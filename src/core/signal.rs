@@ -50,14 +50,6 @@ impl Signal {
         self.event.notify(n.additional())
     }
 
-    /// Makes sure at least one waiter is notified: for a single unit that only
-    /// one waiter can take (a lock).
-    pub(crate) fn notify_one(&self) {
-        if self.anybody_waiting() {
-            self.event.notify(1);
-        }
-    }
-
     /// Notifies every current waiter. Returns how many it notified.
     pub(crate) fn notify_all(&self) -> usize {
         if !self.anybody_waiting() {

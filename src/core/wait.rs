@@ -88,6 +88,27 @@ pub(crate) fn block_until<T>(
     count: &impl WaiterCount,
     deadline: Option<Instant>,
     method: &'static str,
+    attempt: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    block_until_rechecking(event, count, deadline, method, None, attempt)
+}
+
+/// The longest a rechecking wait sleeps between attempts.
+const MAX_RECHECK: Duration = Duration::from_millis(16);
+
+/// [`block_until`] that also attempts again after `recheck` without a
+/// notification, then after twice as long, and so on up to [`MAX_RECHECK`].
+///
+/// For the barging lock: a thread that is never notified (its wake-ups are
+/// taken by tasks that barge in) must still get to measure how long it has
+/// waited, so that its starvation guard can claim the next turn.
+#[track_caller]
+pub(crate) fn block_until_rechecking<T>(
+    event: &Event,
+    count: &impl WaiterCount,
+    deadline: Option<Instant>,
+    method: &'static str,
+    mut recheck: Option<Duration>,
     mut attempt: impl FnMut() -> Option<T>,
 ) -> Option<T> {
     crate::core::runtime::debug_assert_may_block(method);
@@ -101,10 +122,24 @@ pub(crate) fn block_until<T>(
         if let Some(done) = attempt() {
             return Some(done);
         }
-        match deadline {
+        let wake_at = match recheck {
+            None => deadline,
+            Some(interval) => {
+                recheck = Some((interval * 2).min(MAX_RECHECK));
+                let at = Instant::now().checked_add(interval);
+                match (at, deadline) {
+                    (Some(at), Some(deadline)) => Some(at.min(deadline)),
+                    (at, None) => at,
+                    (None, deadline) => deadline,
+                }
+            }
+        };
+        match wake_at {
             None => listener.wait(),
-            Some(deadline) => {
-                if listener.wait_deadline(deadline).is_none() {
+            Some(wake_at) => {
+                if listener.wait_deadline(wake_at).is_none()
+                    && deadline.is_some_and(|deadline| wake_at >= deadline)
+                {
                     return attempt();
                 }
             }

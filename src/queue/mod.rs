@@ -261,6 +261,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// # });
     /// ```
     pub async fn put(&self, item: T) -> Result<(), PutError<T>> {
+        crate::core::coop::proceed().await;
         let mut slot = Some(item);
         if let Some(done) = self.put_from(&mut slot) {
             return done;
@@ -289,6 +290,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// ```
     #[cfg(feature = "tokio")]
     pub async fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
+        crate::core::coop::proceed().await;
         let mut slot = Some(item);
         if let Some(done) = self.put_from(&mut slot) {
             return done;
@@ -393,6 +395,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// # });
     /// ```
     pub async fn get(&self) -> Result<T, GetError> {
+        crate::core::coop::proceed().await;
         if let Some(done) = self.take() {
             return done;
         }
@@ -418,6 +421,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// ```
     #[cfg(feature = "tokio")]
     pub async fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
+        crate::core::coop::proceed().await;
         if let Some(done) = self.take() {
             return done;
         }
@@ -524,6 +528,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// # });
     /// ```
     pub async fn join(&self) {
+        crate::core::coop::proceed().await;
         if self.all_done().is_none() {
             wait_until(&self.all_done, &self.waiters(Side::Joiners), || {
                 self.all_done()

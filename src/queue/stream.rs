@@ -84,6 +84,7 @@ impl<T, O: QueueOrder<T>> Stream for QueueStream<'_, T, O> {
         if this.ended {
             return Poll::Ready(None);
         }
+        std::task::ready!(crate::core::coop::poll_proceed(cx));
         loop {
             if let Some(listener) = this.listener.as_mut() {
                 match Pin::new(listener).poll(cx) {

@@ -143,3 +143,82 @@ pub fn watchdog(unblock: impl FnOnce() + Send + 'static) -> Watchdog {
     });
     Watchdog { _disarm: disarm }
 }
+
+/// A moment of work inside a critical section (a few hundred nanoseconds),
+/// so that a lock is held most of the time by tasks that relock in a loop.
+pub fn busy_work(counter: &mut u64) {
+    for _ in 0..200 {
+        *counter = std::hint::black_box(*counter + 1);
+    }
+}
+
+/// A future borrowing `S`, boxed so that one helper can drive any primitive.
+pub type Relock<'a> = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// The starvation pattern of issue 9: two tasks on a 2-worker runtime take
+/// and give back a unit of `shared` in a loop (`relock`, with no other
+/// `.await`, holding it for a moment of [`busy_work`]), while this thread takes its turn `rounds` times with
+/// `take_blocking` (which must give the unit back before it returns, and
+/// returns `false` if it timed out). Returns the longest the thread waited.
+///
+/// Fails the test if a turn times out (`take_blocking` should wait much
+/// longer than any fair turn takes) or the tasks never start.
+#[cfg(feature = "tokio")]
+pub fn worst_wait_beside_relocking_tasks<S: Send + Sync + 'static>(
+    shared: Arc<S>,
+    relock: for<'a> fn(&'a S) -> Relock<'a>,
+    rounds: usize,
+    mut take_blocking: impl FnMut(&S) -> bool,
+) -> Duration {
+    use std::sync::atomic::AtomicBool;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Stops the loops however this function ends: a runtime whose tasks
+    // never yield could not shut down, and the test would hang.
+    let _stop_on_exit = StopOnDrop(Arc::clone(&stop));
+    let turns = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let (shared, stop, turns) =
+                (Arc::clone(&shared), Arc::clone(&stop), Arc::clone(&turns));
+            runtime.spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    relock(&shared).await;
+                    turns.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    eventually("the relocking tasks run", || {
+        turns.load(Ordering::Relaxed) > 10_000
+    });
+    let mut worst = Duration::ZERO;
+    for round in 0..rounds {
+        let start = Instant::now();
+        assert!(
+            take_blocking(&shared),
+            "round {round}: the thread did not get its turn within its timeout (starved)"
+        );
+        worst = worst.max(start.elapsed());
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        runtime
+            .block_on(async { within("relocking task", task).await })
+            .unwrap();
+    }
+    worst
+}
+
+/// Sets the flag when dropped, also while a failing test unwinds.
+pub struct StopOnDrop(pub Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,25 +1,18 @@
 //! [`Lock`]: a mutual-exclusion lock for tasks and threads (Python `threading.Lock`).
 
+mod fair;
+pub(crate) mod raw;
+
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use event_listener::Event;
-
-use crate::core::fair::{FairState, FairWaiter};
-use crate::core::{CountedIn, WaiterCount, block_until, deadline_after, wait_until};
+use crate::core::deadline_after;
 use crate::error::ReleaseError;
-
-/// Bit 0 of the state: somebody holds the lock.
-const LOCKED: usize = 1;
-/// Bit 1: a waiter has waited too long; newcomers stop barging until it got in.
-const STARVING: usize = 2;
-/// The rest of the state counts registered waiters, in units of this.
-const WAITER: usize = 4;
+use raw::RawLock;
 
 /// A mutual-exclusion lock that async tasks and OS threads share.
 ///
@@ -48,8 +41,7 @@ const WAITER: usize = 4;
 /// # });
 /// ```
 pub struct Lock<T = ()> {
-    state: AtomicUsize,
-    event: Event,
+    raw: RawLock,
     value: UnsafeCell<T>,
 }
 
@@ -70,8 +62,7 @@ impl<T> Lock<T> {
     /// ```
     pub const fn new(value: T) -> Lock<T> {
         Lock {
-            state: AtomicUsize::new(0),
-            event: Event::new(),
+            raw: RawLock::new(),
             value: UnsafeCell::new(value),
         }
     }
@@ -89,14 +80,7 @@ impl<T> Lock<T> {
     /// # });
     /// ```
     pub async fn lock(&self) -> LockGuard<'_, T> {
-        if !self.try_take_fair() {
-            let state = LockState(&self.state);
-            let mut waiter = FairWaiter::new(&state, &self.event);
-            wait_until(&self.event, &CountedIn::<WAITER>(&self.state), || {
-                waiter.attempt().then_some(())
-            })
-            .await;
-        }
+        self.raw.lock().await;
         self.guard()
     }
 
@@ -121,7 +105,8 @@ impl<T> Lock<T> {
     /// ```
     #[cfg(feature = "tokio")]
     pub async fn lock_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
-        if self.try_take_fair() {
+        crate::core::coop::proceed().await;
+        if self.raw.try_lock_fair() {
             return Some(self.guard());
         }
         crate::core::with_timeout(timeout, self.lock()).await
@@ -138,7 +123,7 @@ impl<T> Lock<T> {
     /// ```
     #[inline]
     pub fn try_lock(&self) -> Option<LockGuard<'_, T>> {
-        self.try_take().then(|| self.guard())
+        self.raw.try_lock().then(|| self.guard())
     }
 
     /// Takes the lock, blocking the thread as long as it takes.
@@ -181,20 +166,9 @@ impl<T> Lock<T> {
         deadline: Option<std::time::Instant>,
         method: &'static str,
     ) -> Option<LockGuard<'_, T>> {
-        crate::core::runtime::debug_assert_may_block(method);
-        if self.try_take_fair() || spin_until(|| self.try_take_fair()) {
-            return Some(self.guard());
-        }
-        let state = LockState(&self.state);
-        let mut waiter = FairWaiter::new(&state, &self.event);
-        block_until(
-            &self.event,
-            &CountedIn::<WAITER>(&self.state),
-            deadline,
-            method,
-            || waiter.attempt().then_some(()),
-        )
-        .map(|()| self.guard())
+        self.raw
+            .lock_deadline(deadline, method)
+            .then(|| self.guard())
     }
 
     /// Takes the lock and returns a guard that owns an `Arc` of it, so that it
@@ -250,7 +224,8 @@ impl<T> Lock<T> {
     /// # drop(guard);
     /// ```
     pub fn try_lock_owned(self: &Arc<Self>) -> Option<OwnedLockGuard<T>> {
-        self.try_take()
+        self.raw
+            .try_lock()
             .then(|| OwnedLockGuard::adopt(Arc::clone(self)))
     }
 
@@ -295,7 +270,7 @@ impl<T> Lock<T> {
     /// # drop(guard);
     /// ```
     pub fn is_locked(&self) -> bool {
-        self.state.load(Ordering::Acquire) & LOCKED != 0
+        self.raw.is_locked()
     }
 
     /// How many tasks and threads are waiting to take the lock (a snapshot).
@@ -304,7 +279,7 @@ impl<T> Lock<T> {
     /// assert_eq!(ambisync::Lock::new(()).waiters(), 0);
     /// ```
     pub fn waiters(&self) -> usize {
-        self.state.load(Ordering::Relaxed) / WAITER
+        self.raw.waiters_now()
     }
 
     /// The value, through exclusive access to the lock (no locking needed).
@@ -325,41 +300,6 @@ impl<T> Lock<T> {
     /// ```
     pub fn into_inner(self) -> T {
         self.value.into_inner()
-    }
-
-    /// Sets the locked bit if it is clear and nobody starves: the first try of
-    /// a waiting call, so that newcomers queue behind a starving waiter.
-    #[inline]
-    fn try_take_fair(&self) -> bool {
-        take_if_clear(&self.state, LOCKED | STARVING, 0)
-    }
-
-    /// Sets the locked bit if it is clear; waiters' counts are kept. For the
-    /// non-waiting `try_` forms, which take a free lock whoever waits.
-    #[inline]
-    fn try_take(&self) -> bool {
-        take_if_clear(&self.state, LOCKED, 0)
-    }
-
-    /// Clears the locked bit and wakes a waiter if there is one.
-    #[inline]
-    fn unlock(&self) {
-        // Clear the bit rather than subtract it: on `Lock<()>` a raw
-        // `release()` by anybody may already have cleared it (Python lets any
-        // caller release a held lock), and subtracting would then underflow
-        // into "locked forever, with usize::MAX / 2 waiters".
-        //
-        // The result is not used, so this is a single `lock and` on x86; the
-        // load after it sees any waiter registered before the clear (same
-        // location, later in its modification order), and a waiter registered
-        // after the clear finds the lock free on its next attempt.
-        self.state.fetch_and(!LOCKED, Ordering::Release);
-        if self.state.load(Ordering::Relaxed) >= WAITER {
-            // Only one waiter can take the lock, so "at least one notified" is
-            // exactly right: an already-woken waiter that has not run yet will
-            // find the lock free.
-            self.event.notify(1);
-        }
     }
 }
 
@@ -388,7 +328,7 @@ impl Lock<()> {
     /// assert!(!lock.try_acquire());
     /// ```
     pub fn try_acquire(&self) -> bool {
-        self.try_take()
+        self.raw.try_lock()
     }
 
     /// Acquires the lock within `timeout`; `true` when it did.
@@ -450,83 +390,7 @@ impl Lock<()> {
     /// assert!(lock.release().is_err());
     /// ```
     pub fn release(&self) -> Result<(), ReleaseError> {
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if state & LOCKED == 0 {
-                return Err(ReleaseError::NotLocked);
-            }
-            match self.state.compare_exchange_weak(
-                state,
-                state & !LOCKED,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => state = now,
-            }
-        }
-        if state >= WAITER {
-            self.event.notify(1);
-        }
-        Ok(())
-    }
-}
-
-/// Sets `LOCKED` in `state` if none of the `must_be_clear` bits is set, and
-/// clears the `also_clear` bits with it. The first try assumes an idle lock.
-#[inline]
-fn take_if_clear(state: &AtomicUsize, must_be_clear: usize, also_clear: usize) -> bool {
-    let mut now = match state.compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed) {
-        Ok(_) => return true,
-        Err(now) => now,
-    };
-    while now & must_be_clear == 0 {
-        match state.compare_exchange_weak(
-            now,
-            (now | LOCKED) & !also_clear,
-            Ordering::Acquire,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => return true,
-            Err(actual) => now = actual,
-        }
-    }
-    false
-}
-
-/// Retries `attempt` a few times with a growing pause before a thread parks:
-/// a lock is often held for less time than parking and waking take.
-fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
-    for round in 0..4 {
-        for _ in 0..(2 << round) {
-            std::hint::spin_loop();
-        }
-        if attempt() {
-            return true;
-        }
-    }
-    false
-}
-
-/// The lock's state word under the fairness protocol: the unit is the lock.
-struct LockState<'a>(&'a AtomicUsize);
-
-impl FairState for LockState<'_> {
-    fn take_fair(&self) -> bool {
-        take_if_clear(self.0, LOCKED | STARVING, 0)
-    }
-    fn take_starving(&self) -> bool {
-        take_if_clear(self.0, LOCKED, STARVING)
-    }
-    fn claim_starving(&self) -> bool {
-        self.0.fetch_or(STARVING, Ordering::AcqRel) & STARVING == 0
-    }
-    fn unclaim_starving(&self) -> bool {
-        let before = self.0.fetch_and(!STARVING, Ordering::AcqRel);
-        before & LOCKED == 0 && before >= WAITER
-    }
-    fn reserved_and_free(&self) -> bool {
-        self.0.load(Ordering::Acquire) & (LOCKED | STARVING) == STARVING
+        self.raw.release()
     }
 }
 
@@ -544,10 +408,9 @@ impl<T> From<T> for Lock<T> {
 
 impl<T: fmt::Debug> fmt::Debug for Lock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state.load(Ordering::Relaxed);
         let mut out = f.debug_struct("Lock");
-        out.field("locked", &(state & LOCKED != 0))
-            .field("waiters", &(state / WAITER));
+        out.field("locked", &self.is_locked())
+            .field("waiters", &self.waiters());
         // A zero-sized value (`Lock<()>`, the one with a raw `release()`) has
         // nothing to show, so do not take the lock for it: a concurrent
         // `release()` of the unlocked lock would release that momentary hold
@@ -610,7 +473,7 @@ impl<T> DerefMut for LockGuard<'_, T> {
 impl<T> Drop for LockGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        self.lock.unlock();
+        self.lock.raw.unlock();
     }
 }
 
@@ -675,7 +538,7 @@ impl<T> DerefMut for OwnedLockGuard<T> {
 
 impl<T> Drop for OwnedLockGuard<T> {
     fn drop(&mut self) {
-        self.lock.unlock();
+        self.lock.raw.unlock();
     }
 }
 
@@ -710,17 +573,11 @@ impl<T> fmt::Debug for UnlockedLock<'_, T> {
 
 impl<'a, T> crate::condition::sealed::Unlocked for UnlockedLock<'a, T> {
     type Guard = LockGuard<'a, T>;
-    fn try_relock(&self) -> Option<Self::Guard> {
-        self.0.try_lock()
+    fn raw(&self) -> &RawLock {
+        &self.0.raw
     }
-    fn event(&self) -> &Event {
-        &self.0.event
-    }
-    fn register(&self) {
-        CountedIn::<WAITER>(&self.0.state).register();
-    }
-    fn unregister(&self) {
-        CountedIn::<WAITER>(&self.0.state).unregister();
+    fn relocked(self) -> Self::Guard {
+        self.0.guard()
     }
 }
 
@@ -747,16 +604,10 @@ impl<T> fmt::Debug for UnlockedOwnedLock<T> {
 
 impl<T> crate::condition::sealed::Unlocked for UnlockedOwnedLock<T> {
     type Guard = OwnedLockGuard<T>;
-    fn try_relock(&self) -> Option<Self::Guard> {
-        self.0.try_lock_owned()
+    fn raw(&self) -> &RawLock {
+        &self.0.raw
     }
-    fn event(&self) -> &Event {
-        &self.0.event
-    }
-    fn register(&self) {
-        CountedIn::<WAITER>(&self.0.state).register();
-    }
-    fn unregister(&self) {
-        CountedIn::<WAITER>(&self.0.state).unregister();
+    fn relocked(self) -> Self::Guard {
+        OwnedLockGuard::adopt(self.0)
     }
 }
