@@ -7,7 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ambisync::{Condition, RLock};
+use ambisync::{Barrier, BrokenBarrierError, Condition, RLock};
+use common::join_within;
 use futures::FutureExt;
 use futures::future::Either;
 
@@ -66,4 +67,68 @@ async fn a_level_taken_between_calling_condition_wait_and_its_first_poll_is_not_
         drop(second);
         assert!(!lock.is_locked(), "timed {timed}: {lock:?}");
     }
+}
+
+/// `abort()` then `reset()` while the round's action runs (the action runs
+/// without the barrier's lock): `reset()` turns the broken phase back to
+/// filling *while the tripping round is still open*, so an arrival after the
+/// reset joins the tripping round (`inside` goes to 3 for 2 parties); when
+/// the action returns, that round fails and the barrier is left **broken**,
+/// although `reset()` was the last call. The arrival after the reset gets
+/// `BrokenBarrierError`, and so does every later wait, until another
+/// `reset()`.
+///
+/// The contract: `reset()` breaks the current round (its waiters get
+/// `BrokenBarrierError`) and makes the barrier usable again.
+#[test]
+fn abort_then_reset_while_the_action_runs_leaves_the_barrier_usable() {
+    let (in_action, action_started) = std::sync::mpsc::channel::<()>();
+    let (go, proceed) = std::sync::mpsc::channel::<()>();
+    let (in_action, proceed) = (
+        std::sync::Mutex::new(in_action),
+        std::sync::Mutex::new(proceed),
+    );
+    let barrier = Arc::new(Barrier::with_action(2, move || {
+        let _ = in_action.lock().unwrap().send(());
+        let _ = proceed.lock().unwrap().recv_timeout(Duration::from_secs(5));
+    }));
+    let arrive = |barrier: &Arc<Barrier>| {
+        let barrier = Arc::clone(barrier);
+        std::thread::spawn(move || barrier.wait_timeout_blocking(Duration::from_secs(3)))
+    };
+    let first = arrive(&barrier);
+    common::eventually("first arrival", || barrier.n_waiting() == 1);
+    let last = arrive(&barrier); // completes the round and runs the action
+    action_started
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the action ran");
+    barrier.abort();
+    barrier.reset();
+    // An arrival after the reset, while the aborted round's action still runs.
+    let after_reset = arrive(&barrier);
+    std::thread::sleep(Duration::from_millis(20));
+    go.send(()).unwrap();
+    assert_eq!(
+        join_within("first", first),
+        Err(BrokenBarrierError),
+        "aborted round"
+    );
+    assert_eq!(
+        join_within("last", last),
+        Err(BrokenBarrierError),
+        "aborted round"
+    );
+    let partner = arrive(&barrier);
+    let outcomes = [
+        join_within("arrival after reset", after_reset),
+        join_within("its partner", partner),
+    ];
+    let mut indexes: Vec<usize> = outcomes.iter().filter_map(|o| o.ok()).collect();
+    indexes.sort_unstable();
+    assert_eq!(
+        indexes,
+        [0, 1],
+        "{outcomes:?}: reset() was the last call: the next round must trip; barrier now {barrier:?}"
+    );
+    assert!(!barrier.is_broken(), "{barrier:?}");
 }
