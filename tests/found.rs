@@ -1,16 +1,13 @@
 //! Bugs found by the verification work of issue 9 beyond its five scenarios:
 //! one minimal reproducing test each, asserting the contract.
-#![cfg(feature = "tokio")]
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ambisync::{Barrier, BrokenBarrierError, Condition, RLock};
+use ambisync::{Barrier, BrokenBarrierError};
 use common::join_within;
-use futures::FutureExt;
-use futures::future::Either;
 
 /// `Condition::wait` refuses a guard whose owner holds the `RLock` at more
 /// than one level — but it counts the levels when `wait()` is *called*, and
@@ -21,8 +18,13 @@ use futures::future::Either;
 ///
 /// The contract (issue 9 §1.2): mutual exclusion is never broken, and no
 /// guard can release another owner's hold, whatever is cancelled when.
+#[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_level_taken_between_calling_condition_wait_and_its_first_poll_is_not_lost() {
+    use ambisync::{Condition, RLock};
+    use futures::FutureExt;
+    use futures::future::Either;
+
     for timed in [false, true] {
         let lock = Arc::new(RLock::new(()));
         let cond = Condition::new();
@@ -131,4 +133,30 @@ fn abort_then_reset_while_the_action_runs_leaves_the_barrier_usable() {
         "{outcomes:?}: reset() was the last call: the next round must trip; barrier now {barrier:?}"
     );
     assert!(!barrier.is_broken(), "{barrier:?}");
+}
+
+/// A release on one thread can miss the first waiter queued on another: the
+/// waiter allocates the semaphore's hand-off queue (a `OnceBox`), counts
+/// itself in with an `Acquire`-only CAS on the state word and parks; the
+/// releaser's `Release`-only CAS (`give`/`give_back`) reads that count but
+/// does not synchronize with the waiter, so its `queue.get()` may still see
+/// no queue, skip the hand-off, and leave the permit in the count while the
+/// waiter sleeps forever. x86 hides it; miri's weak-memory emulation finds it
+/// (`MIRIFLAGS=-Zmiri-many-seeds=0..64 cargo +nightly miri test
+/// --no-default-features --test found`, and `--test miri` with seed 2).
+/// Making the state word's count-in `AcqRel` and the give-backs `AcqRel`
+/// removes it in every seed tried.
+#[test]
+fn a_release_reaches_the_first_waiter_queued_on_another_thread() {
+    for _ in 0..if cfg!(miri) { 4 } else { 100 } {
+        let sem = Arc::new(ambisync::Semaphore::new(0));
+        let waiter = {
+            let sem = Arc::clone(&sem);
+            std::thread::spawn(move || drop(sem.acquire_blocking()))
+        };
+        common::eventually("the waiter is queued", || sem.waiters() == 1);
+        sem.release();
+        join_within("a waiter the release had to reach", waiter);
+        assert_eq!(sem.available_permits(), 1);
+    }
 }
