@@ -335,7 +335,7 @@ fn condition_wait_on_nested_rlock_guard_cancelled() {
                             }
                         }
                         NestedEnd::NotifiedThenDropped => {
-                            let mut wait = pin!(cond.wait(inner));
+                            let mut wait = Box::pin(cond.wait(inner));
                             assert!(futures::poll!(wait.as_mut()).is_pending());
                             // A thread takes the released lock and holds it
                             // across the notify, so the wait cannot relock.
