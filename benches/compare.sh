@@ -51,6 +51,10 @@ else
   criterion_dir="${CARGO_TARGET_DIR:-target}/criterion"
 fi
 mkdir -p "${criterion_dir}"
+# The bench binaries run in benches/ (their package's folder): an absolute
+# CRITERION_HOME makes them write where this script reads.
+criterion_dir=$(cd "${criterion_dir}" && pwd)
+export CRITERION_HOME="${criterion_dir}"
 
 # Results older than this run are flagged as stale in the table.
 since=0
@@ -62,16 +66,16 @@ if ((run)); then
   done
   # Criterion's progress goes to stderr so that stdout is only the tables.
   # shellcheck disable=SC2086 # CRITERION_ARGS is split on purpose
-  cargo bench "${bench_flags[@]}" -- \
+  cargo bench -p ambisync-benches "${bench_flags[@]}" -- \
     --warm-up-time "${WARM_UP}" --measurement-time "${MEASURE}" ${CRITERION_ARGS} >&2
-  cargo bench --bench sizes | grep '^size ' >"${criterion_dir}/sizes.txt"
+  cargo bench -p ambisync-benches --bench sizes | grep '^size ' >"${criterion_dir}/sizes.txt"
   {
     echo "warm_up=${WARM_UP}"
     echo "measure=${MEASURE}"
     echo "criterion_args=${CRITERION_ARGS}"
   } >"${criterion_dir}/compare-settings.txt"
 elif [[ ! -f "${criterion_dir}/sizes.txt" ]]; then
-  cargo bench --bench sizes | grep '^size ' >"${criterion_dir}/sizes.txt"
+  cargo bench -p ambisync-benches --bench sizes | grep '^size ' >"${criterion_dir}/sizes.txt"
 fi
 
 export CRITERION_DIR="${criterion_dir}" SINCE="${since}" WRITE="${write}" \
@@ -265,7 +269,7 @@ for name, limit in SIZE_TARGETS.items():
 
 if sizes:
     out("")
-    out("Sizes (`cargo bench --bench sizes`, bytes): " + ", ".join(f"`{n}` {s}" for n, s in sizes) + ".")
+    out("Sizes (`cargo bench -p ambisync-benches --bench sizes`, bytes): " + ", ".join(f"`{n}` {s}" for n, s in sizes) + ".")
 if stale_seen:
     out("")
     out("(stale): a result left by an earlier run, not measured by this one.")

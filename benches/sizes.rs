@@ -2,7 +2,7 @@
 //! peers', one `size <type> <bytes>` line each, for `benches/compare.sh`.
 //! The target: `Lock<()>`, `Event` and `Semaphore` ≤ 16 bytes.
 //!
-//! Run it alone with `cargo bench --bench sizes`.
+//! Run it alone with `cargo bench -p ambisync-benches --bench sizes`.
 
 use std::mem::size_of;
 

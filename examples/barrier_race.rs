@@ -1,17 +1,28 @@
 //! Players meeting at a `Barrier` before each race: Python's
 //! `threading.Barrier` lesson, with a broken round and a reset.
 //!
+//! Python lesson: the `threading.Barrier` tutorials' players who all wait at
+//! the start line (`Barrier(n, action=...)`, `wait(timeout)`,
+//! `BrokenBarrierError`, `reset()`).
+//!
 //! Four players — Alice and Carol are async tasks, Bob and Dave OS threads —
 //! warm up for a while, then wait at a barrier built with
 //! `Barrier::with_action`: when the fourth arrives, the action prints
 //! "ready, set, go!" once, and all four are released together, each with its
-//! arrival index (0 for the first, 3 for the last). Three such rounds.
+//! arrival index (0 for the first, 3 for the last). Rounds 1 to 3 go so.
 //!
 //! Round 4 breaks: Dave sits it out, and Bob, who will only wait 100 ms
 //! (`wait_timeout_blocking`), gives up. As in Python, a wait that times out
 //! breaks the barrier for everyone: all three present players get
-//! `BrokenBarrierError`. The host (the main thread) collects their reports,
-//! calls `reset()`, and announces a rematch: all four meet again, and race.
+//! `BrokenBarrierError`, and no race is run. The host (the main thread)
+//! collects their reports, calls `reset()`, and announces a rematch: round 5,
+//! where all four meet again, and race.
+//!
+//! What to look for in the output: in each round that runs, the action's
+//! "ready, set, go!" line comes before any player's "off!", and the arrival
+//! indexes are 0, 1, 2 and 3 in some order (the first to arrive gets 0); round
+//! 4 has no "go!" line, only three `BrokenBarrierError`s; after `reset()`,
+//! round 5 runs (the 4th race, as round 4 ran none).
 //!
 //! Exits with status 1 if a round's indexes are not exactly 0..4, or the
 //! broken round did not fail for all three.
@@ -55,7 +66,18 @@ struct Game {
     broken_round_reports: Queue<Result<usize, BrokenBarrierError>>,
     /// Set by the host once the barrier is reset.
     rematch: Event,
+    /// The round being played: every player stores its round before
+    /// waiting, so the action (run by the last to arrive, before anyone
+    /// leaves) knows which round it starts.
+    round: Arc<AtomicUsize>,
     races: Arc<AtomicUsize>,
+}
+
+impl Game {
+    /// Says which round this player is waiting for, for the barrier's action.
+    fn entering(&self, round: usize) {
+        self.round.fetch_max(round, Ordering::SeqCst);
+    }
 }
 
 /// A player's warm-up before each round; varies so the arrival order does.
@@ -84,9 +106,13 @@ async fn task_player(game: Arc<Game>, player: usize, name: &'static str) -> Vec<
     let mut scores = Vec::new();
     for round in 1..=BROKEN_ROUND {
         tokio::time::sleep(warm_up(player, round)).await;
+        game.entering(round);
         let outcome = game.barrier.wait().await;
         if round == BROKEN_ROUND {
-            log(name, format!("round {round}: {outcome:?}"));
+            log(
+                name,
+                format!("round {round}: wait() -> {outcome:?}, no race"),
+            );
             game.broken_round_reports
                 .put(outcome)
                 .await
@@ -96,6 +122,7 @@ async fn task_player(game: Arc<Game>, player: usize, name: &'static str) -> Vec<
         }
     }
     game.rematch.wait().await;
+    game.entering(REMATCH);
     record(name, REMATCH, game.barrier.wait().await, &mut scores);
     scores
 }
@@ -105,6 +132,7 @@ fn thread_player(game: Arc<Game>, player: usize, name: &'static str) -> Vec<(usi
     let mut scores = Vec::new();
     for round in 1..=GOOD_ROUNDS {
         std::thread::sleep(warm_up(player, round));
+        game.entering(round);
         record(name, round, game.barrier.wait_blocking(), &mut scores);
     }
     if name == "Bob" {
@@ -117,8 +145,12 @@ fn thread_player(game: Arc<Game>, player: usize, name: &'static str) -> Vec<(usi
                 game.barrier.n_waiting()
             ),
         );
+        game.entering(BROKEN_ROUND);
         let outcome = game.barrier.wait_timeout_blocking(BOBS_PATIENCE);
-        log(name, format!("round {BROKEN_ROUND}: gave up: {outcome:?}"));
+        log(
+            name,
+            format!("round {BROKEN_ROUND}: gave up, wait_timeout_blocking() -> {outcome:?}"),
+        );
         game.broken_round_reports
             .put_blocking(outcome)
             .expect("reports stay open");
@@ -126,6 +158,7 @@ fn thread_player(game: Arc<Game>, player: usize, name: &'static str) -> Vec<(usi
         log(name, format!("round {BROKEN_ROUND}: sitting this one out"));
     }
     game.rematch.wait_blocking();
+    game.entering(REMATCH);
     record(name, REMATCH, game.barrier.wait_blocking(), &mut scores);
     scores
 }
@@ -139,19 +172,22 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let races = Arc::new(AtomicUsize::new(0));
+    let round = Arc::new(AtomicUsize::new(0));
     let game = Arc::new(Game {
         barrier: Barrier::with_action(PLAYERS, {
-            let races = Arc::clone(&races);
+            let (races, round) = (Arc::clone(&races), Arc::clone(&round));
             move || {
-                let race = races.fetch_add(1, Ordering::SeqCst) + 1;
+                races.fetch_add(1, Ordering::SeqCst);
+                let round = round.load(Ordering::SeqCst);
                 log(
                     "barrier",
-                    format!("all {PLAYERS} here: ready, set, go! (race {race})"),
+                    format!("round {round}: all {PLAYERS} here: ready, set, go!"),
                 );
             }
         }),
         broken_round_reports: Queue::unbounded(),
         rematch: Event::new(),
+        round,
         races,
     });
 
@@ -182,7 +218,7 @@ fn main() {
     log(
         "host",
         format!(
-            "reset(): is_broken() = {}; rematch!",
+            "reset(): is_broken() = {}; rematch in round {REMATCH}!",
             game.barrier.is_broken()
         ),
     );
@@ -212,7 +248,8 @@ fn main() {
     ok &= races == GOOD_ROUNDS + 1;
     println!();
     println!(
-        "== {races} races run, each with indexes 0..{PLAYERS}; the broken round failed for {broken_reports} players"
+        "== {races} races run (rounds 1-{GOOD_ROUNDS} and {REMATCH}), each with indexes 0..{PLAYERS}; \
+         round {BROKEN_ROUND} broke for {broken_reports} players and ran no race"
     );
     if !ok {
         eprintln!(

@@ -1,5 +1,9 @@
 //! Python's candy machine: a `BoundedSemaphore` counts the bars in a tray.
 //!
+//! Python lesson: the candy machine of the `threading.BoundedSemaphore`
+//! tutorials (`release()` on a full machine raises `ValueError`,
+//! `acquire(blocking=False)` when buying).
+//!
 //! The tray holds at most 5 bars and starts full; each permit is one bar.
 //! A vendor (an OS thread) refills one bar at a time with `release()`; since
 //! the semaphore is *bounded*, refilling a full tray fails with
@@ -12,6 +16,12 @@
 //! one over-release always happens; the buyers try more often than there are
 //! bars, so some find it empty. The end checks that every bar is accounted
 //! for (bought = initial + refilled - left) and exits with status 1 if not.
+//!
+//! What to look for in the output: the vendor's first refill of the full tray
+//! is refused ("semaphore released too many times"), the bars left go down
+//! with each purchase and up with each refill but never above 5, buyers who
+//! find the tray empty skip instead of waiting, and the `==` line balances
+//! bought against initial + refilled - left.
 //!
 //! ```text
 //! cargo run --example bounded_semaphore

@@ -1,5 +1,8 @@
-//! The two-lock pipeline of the Python threading tutorial (Real Python's
-//! "Producer-Consumer Using Lock").
+//! The two-lock pipeline of the Python threading tutorial.
+//!
+//! Python lesson: Real Python's "Producer-Consumer Using Lock", where two
+//! `threading.Lock`s pass a single message slot back and forth and each lock
+//! is released by the other thread.
 //!
 //! A producer hands messages to a consumer through a single slot guarded by
 //! two raw `Lock<()>`s used Python-style, with `acquire` and `release`:
@@ -19,6 +22,14 @@
 //! one to share a word; the locks do the ordering, and the slot checks it:
 //! writing over an unread message or reading an empty slot panics. Each run
 //! checks that every message arrived exactly once, in order (exit 1 if not).
+//!
+//! What to look for in the output: the producer and the consumer take turns
+//! through the one slot (their log lines, printed outside the locks, may run a
+//! little ahead of each other; the slot itself is checked), each run ends
+//! "exact", and the last lines explain why `consumer_lock` is still locked:
+//! the consumer acquired it to read the sentinel, and since nothing follows
+//! the sentinel, nobody releases it again. The Python version ends the same
+//! way; the pipeline is over, so the lock is simply dropped.
 //!
 //! ```text
 //! cargo run --example lock_pipeline
@@ -199,14 +210,25 @@ fn main() {
     let received = runtime.block_on(consumer).expect("consumer task panicked");
     let run2_ok = check("run 2", &received);
 
-    // As in Python, the consumer keeps `consumer_lock` after the sentinel.
-    println!(
-        "== finally: producer_lock locked: {}, consumer_lock locked: {}",
+    // Where each run leaves the locks: the producer's last `fill` (the
+    // sentinel) released `consumer_lock`; the consumer then took it to read
+    // the sentinel, released `producer_lock`, and stopped. With no message
+    // after the sentinel, nobody releases `consumer_lock` again.
+    let (producer_locked, consumer_locked) = (
         pipeline.producer_lock.is_locked(),
-        pipeline.consumer_lock.is_locked()
+        pipeline.consumer_lock.is_locked(),
     );
-    if !(run1_ok && run2_ok) {
-        eprintln!("error: a message was lost, repeated or reordered");
+    println!(
+        "== after run 2: producer_lock locked: {producer_locked}, consumer_lock locked: {consumer_locked}"
+    );
+    println!(
+        "   the consumer acquired consumer_lock to read the sentinel and released producer_lock;\n   \
+         no message follows the sentinel, so nothing releases consumer_lock again. Python's\n   \
+         version ends the same way; the pipeline is done and its locks are dropped with it."
+    );
+    let locks_as_expected = !producer_locked && consumer_locked;
+    if !(run1_ok && run2_ok && locks_as_expected) {
+        eprintln!("error: a message was lost, repeated or reordered, or a lock was left wrong");
         std::process::exit(1);
     }
 }

@@ -1,6 +1,10 @@
 //! A parallel map + filter over a work queue: Python's `queue.Queue` worker
 //! pool lesson.
 //!
+//! Python lesson: the worker-pool example of the `queue` docs (workers loop on
+//! `q.get()` … `q.task_done()`, the main thread puts the work and waits in
+//! `q.join()`), ended with Python 3.13's `q.shutdown()`.
+//!
 //! The main thread puts the numbers 1..=limit on a bounded work `Queue`. A
 //! pool of workers — two async tasks and two OS threads, all taking from the
 //! same queue — tests each number for primality, puts the primes on a result
@@ -11,6 +15,11 @@
 //! The primes found in parallel (in whatever order the workers finished) are
 //! sorted and compared with a plain sequential filter; any difference exits
 //! with status 1.
+//!
+//! What to look for in the output: `join()` returns only after the last number
+//! was tested; every worker then reports "work queue shut down" with its
+//! share of the work (tasks and threads split it between them); the `==` line
+//! says the parallel primes equal the sequential ones.
 //!
 //! ```text
 //! cargo run --example parallel_filter -- --limit 20000

@@ -1,5 +1,8 @@
 //! The race condition of the Python threading tutorials, and its fix.
 //!
+//! Python lesson: Real Python's `FakeDatabase` race condition, fixed with
+//! `threading.Lock` (`with self._lock:` around the read-modify-write).
+//!
 //! Python's `FakeDatabase.update` copies the value, works a moment, then
 //! writes the copy plus one back. Run by several workers at once it loses
 //! updates: two workers read the same value and both write value + 1.
@@ -16,6 +19,11 @@
 //! reports how many updates it lost; a race promises nothing, so losing none
 //! is reported, not treated as an error. The locked run must be exact, or the
 //! example exits with status 1.
+//!
+//! What to look for in the output: without a lock, the final count falls far
+//! short of the expected total (workers overwrite each other's updates, and
+//! "last wrote" values repeat); with the `Lock`, it is exact, and one
+//! worker's last write is the total.
 //!
 //! ```text
 //! cargo run --example race_condition

@@ -1,5 +1,8 @@
 //! Run something later, unless cancelled first: Python's `threading.Timer`.
 //!
+//! Python lesson: `threading.Timer(interval, function)` with `start()`,
+//! `cancel()` and `join()`, including a cancel that comes too late.
+//!
 //! Three timers of each kind — `Timer::after_blocking` runs a closure on its
 //! own OS thread and needs no runtime; `Timer::after` runs a future on tokio:
 //!
@@ -14,6 +17,10 @@
 //!
 //! `Timer` comes with the `tokio` feature (on by default); built without it,
 //! this example only says so.
+//!
+//! What to look for in the output: every line ends "(as expected)"; a timer
+//! cancelled in time joins at once with `None`, and one cancelled after its
+//! call began still delivers its value about 30 ms later.
 //!
 //! ```text
 //! cargo run --example timer_cancel

@@ -1,12 +1,17 @@
 //! [`Barrier`]: a cyclic meeting point with a broken state (Python `threading.Barrier`).
 
-use parking_lot::{Mutex, MutexGuard};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::time::{Duration, Instant};
+use std::task::Poll;
+use std::time::Duration;
 
-use crate::core::{Signal, block_until, deadline_after, wait_until};
 use crate::error::BrokenBarrierError;
+#[cfg(feature = "tokio")]
+use crate::wait::Timed;
+use crate::wait::sync::{Mutex, MutexGuard};
+use crate::wait::{
+    LazyList, PassOn, Retry, WaitOp, Waiting, Wakeup, block_on, block_on_untimed, deadline_after,
+};
 
 /// Where the barrier is in its cycle (Python's `_state`, without its
 /// "draining" and "resetting" states: a round that ended keeps a record for
@@ -176,7 +181,9 @@ pub struct Barrier {
     parties: usize,
     action: Option<Box<dyn Fn() + Send + Sync>>,
     state: Mutex<State>,
-    signal: Signal,
+    /// Callers waiting for their round's outcome, or to enter while the
+    /// action runs; woken all at once by every change of state.
+    waiters: LazyList,
 }
 
 impl Barrier {
@@ -230,7 +237,7 @@ impl Barrier {
                 ended: Vec::new(),
                 trips: 0,
             }),
-            signal: Signal::new(),
+            waiters: LazyList::new(),
         }
     }
 
@@ -241,24 +248,47 @@ impl Barrier {
     /// [`BrokenBarrierError`] if the barrier is or becomes broken (or is reset)
     /// before the round trips.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropped before its round trips, the future withdraws its
+    /// arrival (the round waits for another caller, and indexes stay
+    /// `0..parties`); dropped after, it just leaves. Nothing breaks.
+    ///
+    /// # Panics
+    ///
+    /// If the barrier's action panics in this caller (the last to arrive):
+    /// the panic goes on after the barrier is broken for the others.
+    ///
+    /// # Examples
+    ///
     /// ```
     /// # futures::executor::block_on(async {
     /// let barrier = ambisync::Barrier::new(1);
     /// assert_eq!(barrier.wait().await, Ok(0));
     /// # });
     /// ```
-    pub async fn wait(&self) -> Result<usize, BrokenBarrierError> {
-        crate::core::coop::proceed().await;
-        let (ticket, trips) = match self.enter_async().await? {
-            Arrival::Last(index) => return self.trip(index),
-            Arrival::Waiting(ticket, trips) => (ticket, trips),
-        };
-        let mut waiter = Waiter::new(self, ticket, trips);
-        wait_until(&self.signal.event, &self.signal, || waiter.try_leave()).await
+    pub fn wait(&self) -> impl Future<Output = Result<usize, BrokenBarrierError>> {
+        Waiting::new(BarrierWait::new(self))
     }
 
     /// [`wait`](Barrier::wait) for at most `timeout`. If it expires before the
     /// round trips, the barrier breaks for everybody (Python).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Barrier::wait), and when the timeout expires.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`wait`](Barrier::wait) (dropping the future is not
+    /// a timeout: it withdraws without breaking anything).
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Barrier::wait), and outside a tokio runtime with its timer
+    /// enabled.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -269,44 +299,28 @@ impl Barrier {
     /// # }
     /// ```
     #[cfg(feature = "tokio")]
-    pub async fn wait_timeout(&self, timeout: Duration) -> Result<usize, BrokenBarrierError> {
-        crate::core::coop::proceed().await;
-        let deadline = tokio::time::Instant::now().checked_add(timeout);
-        let entering = self.enter_async();
-        let arrival = match deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline, entering).await {
-                Ok(arrival) => arrival?,
-                // Still waiting for the previous round to drain: break it, as
-                // a Python waiter in `_enter` would on timeout.
-                Err(_) => return Err(self.expire_before_arrival()),
-            },
-            None => entering.await?,
-        };
-        let (ticket, trips) = match arrival {
-            Arrival::Last(index) => return self.trip(index),
-            Arrival::Waiting(ticket, trips) => (ticket, trips),
-        };
-        let mut waiter = Waiter::new(self, ticket, trips);
-        let released = wait_until(&self.signal.event, &self.signal, || waiter.try_leave());
-        let outcome = match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, released).await.ok(),
-            None => Some(released.await),
-        };
-        match outcome {
-            Some(outcome) => outcome,
-            None => match waiter.expire() {
-                Some(outcome) => outcome,
-                // The action is running: the round is complete, wait for it.
-                None => wait_until(&self.signal.event, &self.signal, || waiter.try_leave()).await,
-            },
-        }
+    #[track_caller]
+    pub fn wait_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<usize, BrokenBarrierError>> {
+        let waiting = Timed::new(BarrierWait::new(self), timeout);
+        async move { waiting.await.expect(DECIDES) }
     }
 
     /// [`wait`](Barrier::wait), blocking the thread.
     ///
+    /// # Errors
+    ///
+    /// As [`wait`](Barrier::wait).
+    ///
     /// # Panics
     ///
-    /// With the `tokio` feature, if it has to wait inside a tokio runtime.
+    /// As [`wait`](Barrier::wait); and with the `tokio` feature, when called
+    /// on a thread that runs a tokio runtime (use [`wait`](Barrier::wait)
+    /// there).
+    ///
+    /// # Examples
     ///
     /// ```
     /// let barrier = ambisync::Barrier::new(1);
@@ -314,11 +328,21 @@ impl Barrier {
     /// ```
     #[track_caller]
     pub fn wait_blocking(&self) -> Result<usize, BrokenBarrierError> {
-        self.wait_deadline(None, "wait_blocking")
+        block_on_untimed(BarrierWait::new(self), "wait_blocking")
     }
 
     /// [`wait_timeout`](Barrier::wait_timeout), blocking the thread; needs no
     /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_timeout`](Barrier::wait_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As [`wait_blocking`](Barrier::wait_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -328,38 +352,20 @@ impl Barrier {
     /// ```
     #[track_caller]
     pub fn wait_timeout_blocking(&self, timeout: Duration) -> Result<usize, BrokenBarrierError> {
-        self.wait_deadline(deadline_after(timeout), "wait_timeout_blocking")
+        block_on(
+            BarrierWait::new(self),
+            deadline_after(timeout),
+            "wait_timeout_blocking",
+        )
+        .expect(DECIDES)
     }
 
-    #[track_caller]
-    fn wait_deadline(
-        &self,
-        deadline: Option<Instant>,
-        method: &'static str,
-    ) -> Result<usize, BrokenBarrierError> {
-        let arrival = block_until(&self.signal.event, &self.signal, deadline, method, || {
-            self.try_enter()
-        });
-        let (ticket, trips) = match arrival {
-            None => return Err(self.expire_before_arrival()),
-            Some(arrival) => match arrival? {
-                Arrival::Last(index) => return self.trip(index),
-                Arrival::Waiting(ticket, trips) => (ticket, trips),
-            },
-        };
-        let mut waiter = Waiter::new(self, ticket, trips);
-        let released = block_until(&self.signal.event, &self.signal, deadline, method, || {
-            waiter.try_leave()
-        });
-        match released {
-            Some(outcome) => outcome,
-            None => match waiter.expire() {
-                Some(outcome) => outcome,
-                None => block_until(&self.signal.event, &self.signal, None, method, || {
-                    waiter.try_leave()
-                })
-                .expect("waiting without a deadline cannot time out"),
-            },
+    /// Wakes every waiter: the state changed.
+    fn wake_all(&self) {
+        if let Some(list) = self.waiters.get() {
+            if list.anybody_waiting() {
+                list.wake_all();
+            }
         }
     }
 
@@ -390,7 +396,7 @@ impl Barrier {
             Phase::Broken => state.phase = Phase::Filling,
         }
         drop(state);
-        self.signal.notify_all();
+        self.wake_all();
     }
 
     /// Breaks the barrier: current and future waits fail with
@@ -415,7 +421,7 @@ impl Barrier {
         }
         state.phase = Phase::Broken;
         drop(state);
-        self.signal.notify_all();
+        self.wake_all();
     }
 
     /// How many callers each round needs.
@@ -457,13 +463,6 @@ impl Barrier {
     /// panics while it is held).
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock()
-    }
-
-    async fn enter_async(&self) -> Result<Arrival, BrokenBarrierError> {
-        if let Some(arrival) = self.try_enter() {
-            return arrival;
-        }
-        wait_until(&self.signal.event, &self.signal, || self.try_enter()).await
     }
 
     /// Joins the filling round; `None` while the last round's action runs.
@@ -529,12 +528,118 @@ impl Barrier {
             }
         };
         drop(state);
-        self.signal.notify_all();
+        self.wake_all();
         match outcome {
             Err(panic) => resume_unwind(panic),
             Ok(()) if released => Ok(index),
             Ok(()) => Err(BrokenBarrierError),
         }
+    }
+}
+
+/// Why a timed barrier wait always has a result: at the deadline it breaks
+/// the barrier, or learns the outcome of its round, or (while the action
+/// runs) waits for that outcome without a deadline.
+const DECIDES: &str = "a barrier wait decides at its deadline";
+
+/// One [`Barrier::wait`]: enter the filling round (waiting while the last
+/// round's action runs), then wait for the round's outcome.
+struct BarrierWait<'a> {
+    barrier: &'a Barrier,
+    stage: Stage<'a>,
+    retry: Retry,
+}
+
+enum Stage<'a> {
+    Entering,
+    Waiting(Waiter<'a>),
+    Done,
+}
+
+impl<'a> BarrierWait<'a> {
+    fn new(barrier: &'a Barrier) -> Self {
+        BarrierWait {
+            barrier,
+            stage: Stage::Entering,
+            // Every change wakes everybody: nothing to pass on.
+            retry: Retry::new(PassOn::Nothing),
+        }
+    }
+}
+
+impl WaitOp for BarrierWait<'_> {
+    type Output = Result<usize, BrokenBarrierError>;
+
+    fn poll_op(&mut self, wakeup: Wakeup<'_>) -> Poll<Self::Output> {
+        let barrier = self.barrier;
+        let list = barrier.waiters.get_or_init();
+        loop {
+            match &mut self.stage {
+                Stage::Entering => {
+                    let arrival =
+                        std::task::ready!(self.retry.poll(list, wakeup, || barrier.try_enter()));
+                    match arrival {
+                        Err(broken) => {
+                            self.stage = Stage::Done;
+                            return Poll::Ready(Err(broken));
+                        }
+                        Ok(Arrival::Last(index)) => {
+                            self.stage = Stage::Done;
+                            return Poll::Ready(barrier.trip(index));
+                        }
+                        Ok(Arrival::Waiting(ticket, round)) => {
+                            self.stage = Stage::Waiting(Waiter::new(barrier, ticket, round));
+                        }
+                    }
+                }
+                Stage::Waiting(waiter) => {
+                    let outcome =
+                        std::task::ready!(self.retry.poll(list, wakeup, || waiter.try_leave()));
+                    self.stage = Stage::Done;
+                    return Poll::Ready(outcome);
+                }
+                Stage::Done => panic!("a barrier wait polled after it completed"),
+            }
+        }
+    }
+
+    fn expire(&mut self) -> Poll<Option<Self::Output>> {
+        let list = self.barrier.waiters.get_or_init();
+        match &mut self.stage {
+            Stage::Entering => {
+                // Still waiting for the last round's action: break it, as a
+                // Python waiter in `_enter` would on timeout.
+                self.retry.cancel(list);
+                self.stage = Stage::Done;
+                Poll::Ready(Some(Err(self.barrier.expire_before_arrival())))
+            }
+            Stage::Waiting(waiter) => match waiter.expire() {
+                Some(outcome) => {
+                    self.retry.cancel(list);
+                    self.stage = Stage::Done;
+                    Poll::Ready(Some(outcome))
+                }
+                // The action is running: the round is complete, wait for it.
+                None => Poll::Pending,
+            },
+            Stage::Done => Poll::Pending,
+        }
+    }
+
+    fn woken(&self) -> bool {
+        self.barrier
+            .waiters
+            .get()
+            .is_none_or(|list| self.retry.woken(list))
+    }
+}
+
+impl Drop for BarrierWait<'_> {
+    fn drop(&mut self) {
+        if let Some(list) = self.barrier.waiters.get() {
+            self.retry.cancel(list);
+        }
+        // A `Waiter` still in the stage withdraws or leaves as it drops.
     }
 }
 

@@ -199,3 +199,36 @@ impl fmt::Display for TaskDoneError {
 }
 
 impl Error for TaskDoneError {}
+
+/// Asking a semaphore for more permits at once than it can ever have free:
+/// more than a [`BoundedSemaphore`](crate::BoundedSemaphore)'s bound, or
+/// more than [`MAX_PERMITS`](crate::MAX_PERMITS). Waiting would never end,
+/// so the call fails at once.
+///
+/// ```
+/// use ambisync::{BoundedSemaphore, TooManyPermitsError};
+///
+/// let sem = BoundedSemaphore::new(2);
+/// let err = sem.try_acquire_many(3).unwrap_err();
+/// assert_eq!(err, TooManyPermitsError { requested: 3, limit: 2 });
+/// assert_eq!(err.to_string(), "cannot acquire 3 permits: at most 2 can ever be free");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TooManyPermitsError {
+    /// How many permits were asked for.
+    pub requested: usize,
+    /// The most permits the semaphore can ever have free.
+    pub limit: usize,
+}
+
+impl fmt::Display for TooManyPermitsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot acquire {} permits: at most {} can ever be free",
+            self.requested, self.limit
+        )
+    }
+}
+
+impl Error for TooManyPermitsError {}

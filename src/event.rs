@@ -1,14 +1,16 @@
 //! [`Event`]: a flag that tasks and threads wait for (Python `threading.Event`).
 
 use std::fmt;
-use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::task::Poll;
+use std::time::Duration;
 
-use crate::core::sync::{AtomicUsize, OnceBox};
-use crate::core::waiters::Wakeup;
-use crate::core::wake_all::{Ticket, WakeAllList};
+#[cfg(feature = "tokio")]
+use crate::wait::Timed;
+use crate::wait::sync::AtomicUsize;
+use crate::wait::{
+    LazyList, Ticket, WaitList, WaitOp, Waiting, Wakeup, block_on, block_on_untimed, deadline_after,
+};
 
 /// Bit 0 of the state: the flag.
 const SET: usize = 1;
@@ -21,12 +23,10 @@ const WAITER: usize = 2;
 /// task and thread waiting for it, [`clear`](Event::clear) makes it false again.
 ///
 /// `set()` releases every waiter present at that moment, even if `clear()`
-/// follows at once (Python's `test_set_and_clear`).
+/// follows at once (Python's `test_set_and_clear`): a waiter learns that it
+/// was woken from the waiter list, not from the flag.
 ///
-/// Unlike the other primitives, `Event` keeps its own waiter list instead of
-/// an `event_listener::Event`: waking everybody is its whole job, and a list
-/// that is only ever emptied at once lets a woken waiter leave without taking
-/// a lock (see BENCHMARKS.md).
+/// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
@@ -43,54 +43,64 @@ const WAITER: usize = 2;
 /// ```
 pub struct Event {
     state: AtomicUsize,
-    /// Allocated by the first waiter that has to wait.
-    waiters: OnceBox<WakeAllList>,
+    waiters: LazyList,
 }
 
-/// [`Event::wait`] once the flag was found clear: enters the list on its
-/// first poll, and leaves it when dropped before a wake-up.
-struct Waiting<'a> {
+/// One [`Event::wait`]: returns at once if the flag is set, else waits in
+/// line until a `set()` empties it.
+struct EventWait<'a> {
     event: &'a Event,
-    list: &'a WakeAllList,
-    stage: Stage,
+    ticket: Option<Ticket>,
 }
 
-enum Stage {
-    Start,
-    Listed(Ticket),
-    Done,
-}
-
-impl Future for Waiting<'_> {
+impl WaitOp for EventWait<'_> {
     type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let (event, list) = (self.event, self.list);
-        let woken = match self.stage {
-            Stage::Start => match event.enter(list, Wakeup::Task(cx.waker())) {
+
+    fn poll_op(&mut self, wakeup: Wakeup<'_>) -> Poll<()> {
+        let event = self.event;
+        let Some(ticket) = self.ticket else {
+            if event.is_set() {
+                return Poll::Ready(());
+            }
+            return match event.enter(wakeup) {
+                None => Poll::Ready(()),
                 Some(ticket) => {
-                    self.stage = Stage::Listed(ticket);
-                    false
+                    self.ticket = Some(ticket);
+                    Poll::Pending
                 }
-                None => true,
-            },
-            // A wake-up means the flag was set while we waited, whatever it
-            // is now.
-            Stage::Listed(ticket) => list.is_woken(ticket) || list.update(ticket, cx.waker()),
-            Stage::Done => panic!("`Event::wait` polled after it completed"),
+            };
         };
+        // A wake-up means the flag was set while we waited, whatever it is
+        // now. `set()` counted us out.
+        let list = event.list();
+        let woken = list.is_notified(ticket)
+            || matches!(wakeup, Wakeup::Task(waker) if list.update(ticket, waker));
         if woken {
-            self.stage = Stage::Done;
+            self.ticket = None;
             Poll::Ready(())
         } else {
             Poll::Pending
         }
     }
+
+    fn expire(&mut self) -> Poll<Option<()>> {
+        let set = match self.ticket.take() {
+            Some(ticket) => !self.event.leave(ticket) || self.event.is_set(),
+            None => true,
+        };
+        Poll::Ready(set.then_some(()))
+    }
+
+    fn woken(&self) -> bool {
+        self.ticket
+            .is_none_or(|ticket| self.event.list().is_notified(ticket))
+    }
 }
 
-impl Drop for Waiting<'_> {
+impl Drop for EventWait<'_> {
     fn drop(&mut self) {
-        if let Stage::Listed(ticket) = self.stage {
-            self.event.leave(self.list, ticket);
+        if let Some(ticket) = self.ticket.take() {
+            self.event.leave(ticket);
         }
     }
 }
@@ -105,7 +115,7 @@ impl Event {
     pub const fn new() -> Event {
         Event {
             state: AtomicUsize::new(0),
-            waiters: OnceBox::new(),
+            waiters: LazyList::new(),
         }
     }
 
@@ -115,7 +125,7 @@ impl Event {
     pub fn new() -> Event {
         Event {
             state: AtomicUsize::new(0),
-            waiters: OnceBox::with(WakeAllList::new()),
+            waiters: LazyList::new(),
         }
     }
 
@@ -131,6 +141,7 @@ impl Event {
         // Waiters check the flag after they start listening, so only the
         // transition from clear to set can find somebody asleep.
         if before & SET == 0 && before >= WAITER {
+            // Counted waiters made the list before counting themselves in.
             if let Some(list) = self.waiters.get() {
                 let woken = list.wake_all();
                 self.state.fetch_sub(woken * WAITER, Ordering::Relaxed);
@@ -161,6 +172,12 @@ impl Event {
 
     /// Waits until the flag is set; returns at once if it is.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a dropped future leaves the list; nothing else changes.
+    ///
+    /// # Examples
+    ///
     /// ```
     /// # futures::executor::block_on(async {
     /// let event = ambisync::Event::new();
@@ -168,20 +185,29 @@ impl Event {
     /// event.wait().await;
     /// # });
     /// ```
-    pub async fn wait(&self) {
-        crate::core::coop::proceed().await;
-        if self.is_set() {
-            return;
-        }
-        Waiting {
-            event: self,
-            list: self.list(),
-            stage: Stage::Start,
-        }
-        .await
+    pub fn wait(&self) -> impl Future<Output = ()> {
+        Waiting::new(self.wait_op())
     }
 
-    /// [`wait`](Event::wait) for at most `timeout`; `true` if the flag was set.
+    fn wait_op(&self) -> EventWait<'_> {
+        EventWait {
+            event: self,
+            ticket: None,
+        }
+    }
+
+    /// [`wait`](Event::wait) for at most `timeout`; `true` if the flag was set
+    /// (or a `set()` woke this waiter).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`wait`](Event::wait).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime with its timer enabled.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -193,18 +219,21 @@ impl Event {
     /// # }
     /// ```
     #[cfg(feature = "tokio")]
-    pub async fn wait_timeout(&self, timeout: Duration) -> bool {
-        crate::core::with_timeout(timeout, self.wait())
-            .await
-            .is_some()
-            || self.is_set()
+    #[track_caller]
+    pub fn wait_timeout(&self, timeout: Duration) -> impl Future<Output = bool> {
+        let waiting = Timed::new(self.wait_op(), timeout);
+        async move { waiting.await.is_some() }
     }
 
     /// [`wait`](Event::wait), blocking the thread.
     ///
     /// # Panics
     ///
-    /// With the `tokio` feature, if it has to wait inside a tokio runtime.
+    /// With the `tokio` feature, when called on a thread that runs a tokio
+    /// runtime (use [`wait`](Event::wait) there): always in debug builds,
+    /// when it would have to wait in release builds.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let event = ambisync::Event::new();
@@ -213,11 +242,17 @@ impl Event {
     /// ```
     #[track_caller]
     pub fn wait_blocking(&self) {
-        self.wait_deadline(None, "wait_blocking");
+        block_on_untimed(self.wait_op(), "wait_blocking");
     }
 
     /// [`wait_timeout`](Event::wait_timeout), blocking the thread; needs no
     /// runtime.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait_blocking`](Event::wait_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -226,48 +261,31 @@ impl Event {
     /// ```
     #[track_caller]
     pub fn wait_timeout_blocking(&self, timeout: Duration) -> bool {
-        self.wait_deadline(
-            crate::core::deadline_after(timeout),
+        block_on(
+            self.wait_op(),
+            deadline_after(timeout),
             "wait_timeout_blocking",
         )
+        .is_some()
     }
 
-    #[track_caller]
-    fn wait_deadline(&self, deadline: Option<Instant>, method: &'static str) -> bool {
-        crate::core::runtime::debug_assert_may_block(method);
-        if self.is_set() {
-            return true;
-        }
-        crate::core::runtime::assert_may_block(method);
-        let list = self.list();
-        match self.enter(list, Wakeup::Thread) {
-            None => true,
-            Some(ticket) => {
-                if list.park(ticket, deadline) {
-                    true
-                } else {
-                    self.state.fetch_sub(WAITER, Ordering::Relaxed);
-                    self.is_set()
-                }
-            }
-        }
-    }
-
-    fn list(&self) -> &WakeAllList {
-        self.waiters.get_or_init(|| Box::new(WakeAllList::new()))
+    fn list(&self) -> &WaitList {
+        self.waiters.get_or_init()
     }
 
     /// Counts the caller in and puts it in the list, unless the flag is set
     /// (or a `set()` happened since it started): then `None`.
-    fn enter(&self, list: &WakeAllList, wakeup: Wakeup<'_>) -> Option<Ticket> {
-        // A `set()` after this generation wakes us even if it sees the flag
-        // cleared again by the time we take the list's lock.
-        let seen = list.generation();
+    fn enter(&self, wakeup: Wakeup<'_>) -> Option<Ticket> {
+        let list = self.list();
+        // A `set()` after this point wakes us even if it sees the flag
+        // cleared again by the time we join the line: it moves the list's
+        // "last notified" mark, which we look at under the list's lock.
+        let seen = list.last_notified();
         // Counted before looking at the flag, so that a `set()` that misses
         // us in the state word is one we see there.
         let before = self.state.fetch_add(WAITER, Ordering::SeqCst);
         let ticket = if before & SET == 0 {
-            list.insert(seen, wakeup, || self.is_set())
+            list.enqueue_unless(wakeup, || list.last_notified() != seen || self.is_set())
         } else {
             None
         };
@@ -277,12 +295,14 @@ impl Event {
         ticket
     }
 
-    /// A waiter gives up before a wake-up reached it.
-    fn leave(&self, list: &WakeAllList, ticket: Ticket) {
-        // If a wake-up took it first, `set()` already counted it out.
-        if list.remove(ticket) {
+    /// A waiter gives up; `true` if it was still waiting, `false` if a
+    /// `set()` had woken it (and counted it out) first.
+    fn leave(&self, ticket: Ticket) -> bool {
+        let left = self.list().leave(ticket, || {});
+        if left {
             self.state.fetch_sub(WAITER, Ordering::Relaxed);
         }
+        left
     }
 
     /// How many tasks and threads are waiting (a snapshot). Waiters that a

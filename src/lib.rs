@@ -75,12 +75,12 @@
 //! # });
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
 mod barrier;
 mod condition;
-mod core;
 pub mod error;
 mod event;
 mod lock;
@@ -89,20 +89,24 @@ mod rlock;
 mod semaphore;
 #[cfg(feature = "tokio")]
 mod timer;
+mod wait;
 
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionGuard};
 pub use error::{
     BoundedReleaseError, BrokenBarrierError, GetError, PutError, ReleaseError, TaskDoneError,
+    TooManyPermitsError,
 };
 pub use event::Event;
 pub use lock::{Lock, LockGuard, OwnedLockGuard};
 pub use queue::{
-    Fifo, Lifo, LifoQueue, OrderedQueue, Priority, PriorityQueue, Queue, QueueOrder, QueueStream,
+    Fifo, Lifo, LifoQueue, OrderedQueue, OwnedQueueStream, Priority, PriorityQueue, Queue,
+    QueueOrder, QueueStream,
 };
-pub use rlock::{RLock, RLockGuard};
+pub use rlock::{OwnedRLockGuard, RLock, RLockGuard};
 pub use semaphore::{
-    BoundedSemaphore, MAX_PERMITS, OwnedSemaphorePermit, Semaphore, SemaphorePermit,
+    Bound, Bounded, BoundedSemaphore, GenericSemaphore, MAX_PERMITS, OwnedSemaphorePermit,
+    Semaphore, SemaphorePermit, Unbounded,
 };
 #[cfg(feature = "tokio")]
 pub use timer::Timer;

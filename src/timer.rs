@@ -7,11 +7,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use parking_lot::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::core::{Signal, block_until, deadline_after, wait_until};
+use crate::wait::sync::{Mutex, MutexGuard};
+use crate::wait::{
+    LazyList, PassOn, Retry, Timed, WaitOp, Waiting, Wakeup, block_on, block_on_untimed,
+    deadline_after,
+};
 
 enum Stage<T> {
     /// The delay is running; `cancel` still stops the call.
@@ -28,9 +31,9 @@ enum Stage<T> {
 
 struct Shared<T> {
     stage: Mutex<Stage<T>>,
-    /// Notified on every change of stage: the delay waits here for a
+    /// Woken on every change of stage: the delay waits here for a
     /// cancellation, joiners for the end.
-    signal: Signal,
+    waiters: LazyList,
 }
 
 impl<T> Shared<T> {
@@ -40,7 +43,16 @@ impl<T> Shared<T> {
 
     fn set(&self, stage: Stage<T>) {
         *self.stage() = stage;
-        self.signal.notify_all();
+        self.changed();
+    }
+
+    /// Wakes everybody waiting: the stage changed.
+    fn changed(&self) {
+        if let Some(list) = self.waiters.get() {
+            if list.anybody_waiting() {
+                list.wake_all();
+            }
+        }
     }
 
     fn cancelled(&self) -> Option<()> {
@@ -132,7 +144,7 @@ impl<T: Send + 'static> Timer<T> {
     {
         let shared = Arc::new(Shared {
             stage: Mutex::new(Stage::Waiting),
-            signal: Signal::new(),
+            waiters: LazyList::new(),
         });
         let task = Arc::clone(&shared);
         // If the runtime drops this task (it shut down) before the call
@@ -140,8 +152,8 @@ impl<T: Send + 'static> Timer<T> {
         let guard = EndIfDropped(Arc::clone(&shared));
         tokio::spawn(async move {
             let _guard = guard;
-            let cancel = wait_until(&task.signal.event, &task.signal, || task.cancelled());
-            if tokio::time::timeout(delay, cancel).await.is_ok() || !task.begin() {
+            let cancelled = Timed::new(Until::new(&task, Shared::cancelled), delay);
+            if cancelled.await.is_some() || !task.begin() {
                 return;
             }
             let outcome = CatchUnwind(Box::pin(fut)).await;
@@ -164,19 +176,17 @@ impl<T: Send + 'static> Timer<T> {
     {
         let shared = Arc::new(Shared {
             stage: Mutex::new(Stage::Waiting),
-            signal: Signal::new(),
+            waiters: LazyList::new(),
         });
         let deadline = deadline_after(delay);
         let thread = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("ambisync-timer".into())
             .spawn(move || {
-                let cancelled = block_until(
-                    &thread.signal.event,
-                    &thread.signal,
+                let cancelled = block_on(
+                    Until::new(&thread, Shared::cancelled),
                     deadline,
                     "Timer::after_blocking",
-                    || thread.cancelled(),
                 );
                 if cancelled.is_some() || !thread.begin() {
                     return;
@@ -206,7 +216,7 @@ impl<T> Timer<T> {
         }
         *stage = Stage::Cancelled;
         drop(stage);
-        self.shared.signal.notify_all();
+        self.shared.changed();
         true
     }
 
@@ -249,18 +259,28 @@ impl<T> Timer<T> {
     /// assert_eq!(timer.join().await, None); // the value went to the first join
     /// # }
     /// ```
-    pub async fn join(&self) -> Option<T> {
-        crate::core::coop::proceed().await;
-        let shared = &*self.shared;
-        match shared.try_join() {
-            Some(outcome) => outcome,
-            None => wait_until(&shared.signal.event, &shared.signal, || shared.try_join()).await,
-        }
+    pub fn join(&self) -> impl Future<Output = Option<T>> {
+        Waiting::new(self.join_op())
+    }
+
+    fn join_op(&self) -> Until<'_, T, Option<T>> {
+        Until::new(&self.shared, Shared::try_join)
     }
 
     /// [`join`](Timer::join) for at most `timeout`; `None` also when it timed
     /// out (tell by [`is_finished`](Timer::is_finished)); the value then stays
     /// for a later join.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`join`](Timer::join).
+    ///
+    /// # Panics
+    ///
+    /// As [`join`](Timer::join), and outside a tokio runtime with its timer
+    /// enabled.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -271,17 +291,20 @@ impl<T> Timer<T> {
     /// # timer.cancel();
     /// # }
     /// ```
-    pub async fn join_timeout(&self, timeout: Duration) -> Option<T> {
-        crate::core::with_timeout(timeout, self.join())
-            .await
-            .flatten()
+    #[track_caller]
+    pub fn join_timeout(&self, timeout: Duration) -> impl Future<Output = Option<T>> {
+        let joining = Timed::new(self.join_op(), timeout);
+        async move { joining.await.flatten() }
     }
 
     /// [`join`](Timer::join), blocking the thread.
     ///
     /// # Panics
     ///
-    /// If it has to wait inside a tokio runtime; and as [`join`](Timer::join).
+    /// As [`join`](Timer::join); and when called on a thread that runs a
+    /// tokio runtime (use [`join`](Timer::join) there).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -290,11 +313,17 @@ impl<T> Timer<T> {
     /// ```
     #[track_caller]
     pub fn join_blocking(&self) -> Option<T> {
-        self.join_deadline(None, "join_blocking")
+        block_on_untimed(self.join_op(), "join_blocking")
     }
 
     /// [`join_timeout`](Timer::join_timeout), blocking the thread; needs no
     /// runtime.
+    ///
+    /// # Panics
+    ///
+    /// As [`join_blocking`](Timer::join_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -304,20 +333,59 @@ impl<T> Timer<T> {
     /// ```
     #[track_caller]
     pub fn join_timeout_blocking(&self, timeout: Duration) -> Option<T> {
-        self.join_deadline(deadline_after(timeout), "join_timeout_blocking")
-    }
-
-    #[track_caller]
-    fn join_deadline(&self, deadline: Option<Instant>, method: &'static str) -> Option<T> {
-        let shared = &*self.shared;
-        block_until(
-            &shared.signal.event,
-            &shared.signal,
-            deadline,
-            method,
-            || shared.try_join(),
+        block_on(
+            self.join_op(),
+            deadline_after(timeout),
+            "join_timeout_blocking",
         )
         .flatten()
+    }
+}
+
+/// Waits until `check` finds something in the shared stage: a cancellation
+/// (for the delay), or the outcome (for a join). Woken at every change.
+struct Until<'a, T, U> {
+    shared: &'a Shared<T>,
+    check: fn(&Shared<T>) -> Option<U>,
+    retry: Retry,
+}
+
+impl<'a, T, U> Until<'a, T, U> {
+    fn new(shared: &'a Shared<T>, check: fn(&Shared<T>) -> Option<U>) -> Self {
+        Until {
+            shared,
+            check,
+            retry: Retry::new(PassOn::Nothing),
+        }
+    }
+}
+
+impl<T, U> WaitOp for Until<'_, T, U> {
+    type Output = U;
+
+    fn poll_op(&mut self, wakeup: Wakeup<'_>) -> Poll<U> {
+        let (shared, check) = (self.shared, self.check);
+        self.retry
+            .poll(shared.waiters.get_or_init(), wakeup, || check(shared))
+    }
+
+    /// One last look at the deadline.
+    fn expire(&mut self) -> Poll<Option<U>> {
+        let found = (self.check)(self.shared);
+        self.retry.cancel(self.shared.waiters.get_or_init());
+        Poll::Ready(found)
+    }
+
+    fn woken(&self) -> bool {
+        self.retry.woken(self.shared.waiters.get_or_init())
+    }
+}
+
+impl<T, U> Drop for Until<'_, T, U> {
+    fn drop(&mut self) {
+        if let Some(list) = self.shared.waiters.get() {
+            self.retry.cancel(list);
+        }
     }
 }
 
@@ -349,7 +417,7 @@ impl<T> Drop for EndIfDropped<T> {
             _ => return,
         };
         drop(stage);
-        self.0.signal.notify_all();
+        self.0.changed();
     }
 }
 

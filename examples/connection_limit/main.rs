@@ -1,6 +1,11 @@
 //! A real tokio TCP server that caps concurrent requests with an
 //! `ambisync::BoundedSemaphore`, shuts down gracefully, and load-tests itself.
 //!
+//! Python lesson: the `threading.BoundedSemaphore` example of the Python docs
+//! (`pool_sema = BoundedSemaphore(maxconnections)`, `with pool_sema:` around
+//! each connection), grown into a server with an `Event` for shutdown and a
+//! `Queue`'s `join()` to drain.
+//!
 //! The server listens on loopback and speaks a line protocol:
 //!
 //! ```text
@@ -32,6 +37,12 @@
 //!
 //! With no arguments it runs a demo of about a second: server, load with live
 //! `STATS`, then a `SHUTDOWN` that drains three slow requests.
+//!
+//! What to look for in the demo's output: under load, `in_flight` and
+//! `high_water` never exceed `limit=16` while `queued` requests wait for a
+//! permit; after the load, `available` is back to 16; after `SHUTDOWN` the
+//! three slow requests still get their answer, new connections are refused,
+//! and the last line confirms every permit came back.
 //!
 //! ```text
 //! cargo run --example connection_limit

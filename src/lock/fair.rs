@@ -1,89 +1,73 @@
 //! Eventually fair waiting: newcomers may barge (fast under contention), but a
-//! waiter that has waited too long reserves the next free unit for itself.
+//! waiter that has waited too long reserves the next free turn for itself.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use event_listener::Event;
+use super::raw::{LOCKED, STARVING, WAITER, take_if_clear};
+use crate::wait::WaitList;
 
 /// How long a waiter lets newcomers barge in before it claims its turn.
 pub(crate) const STARVATION: Duration = Duration::from_micros(500);
 
-/// A primitive's state with a `STARVING` flag that at most one waiter owns.
-pub(crate) trait FairState {
-    /// Takes a unit unless the last free one is reserved for a starving waiter.
-    fn take_fair(&self) -> bool;
-    /// Takes a unit for the starving waiter and clears the flag with it.
-    fn take_starving(&self) -> bool;
-    /// Sets the flag; `false` if another waiter owns it already.
-    fn claim_starving(&self) -> bool;
-    /// Clears the flag (its owner gave up); `true` if a unit is free.
-    fn unclaim_starving(&self) -> bool;
-    /// A unit is free but reserved: its starving waiter may be asleep.
-    fn reserved_and_free(&self) -> bool;
-}
-
-/// One waiting call. From its first failed attempt on it measures how long
-/// it waits; past [`STARVATION`] it claims the flag, after which waiting calls
-/// leave the reserved unit to it and pass their wake-ups along until one
-/// reaches it. Dropped while owning the flag (cancelled, timed out), it clears
-/// it and wakes a waiter if a unit is free.
-pub(crate) struct FairWaiter<'a, S: FairState> {
-    state: &'a S,
-    event: &'a Event,
+/// One waiting call's claim to fairness. From its first failed attempt on it
+/// measures how long it waits; past [`STARVATION`] it sets the lock's
+/// `STARVING` flag (at most one waiter owns it), after which newcomers leave
+/// the lock to it and waiters that are woken pass their wake-ups along until
+/// one reaches it. Cancelled while owning the flag, it must
+/// [`give_up`](FairWaiter::give_up).
+#[derive(Default)]
+pub(crate) struct FairWaiter {
     since: Option<Instant>,
     /// Failed attempts so far; the clock is read on every other one.
     failures: u32,
     starving: bool,
 }
 
-impl<'a, S: FairState> FairWaiter<'a, S> {
-    pub(crate) fn new(state: &'a S, event: &'a Event) -> Self {
-        FairWaiter {
-            state,
-            event,
-            since: None,
-            failures: 0,
-            starving: false,
-        }
-    }
-
-    pub(crate) fn attempt(&mut self) -> bool {
+impl FairWaiter {
+    /// Tries to take the lock, fairly.
+    pub(crate) fn attempt(&mut self, state: &AtomicUsize, list: &WaitList) -> bool {
         if self.starving {
-            if self.state.take_starving() {
+            if take_if_clear(state, LOCKED, STARVING) {
                 self.starving = false;
                 return true;
             }
             return false;
         }
-        if self.state.take_fair() {
+        if take_if_clear(state, LOCKED | STARVING, 0) {
             return true;
         }
-        // The waiting loops fail in pairs (before listening, and again right
-        // after starting to listen, microseconds apart): reading the clock
-        // on the first of each pair is enough, and clock reads showed up at
-        // 5 % of a contended semaphore's profile when semaphores used it.
+        // Waiting calls fail in pairs (before joining the line and again
+        // right after, microseconds apart): reading the clock on the first of
+        // each pair is enough (clock reads once showed up at 5 % of a
+        // contended profile).
         self.failures = self.failures.wrapping_add(1);
         if self.failures % 2 == 1 {
             let now = Instant::now();
             let since = *self.since.get_or_insert(now);
-            if now.duration_since(since) >= STARVATION && self.state.claim_starving() {
+            if now.duration_since(since) >= STARVATION
+                && state.fetch_or(STARVING, Ordering::AcqRel) & STARVING == 0
+            {
                 self.starving = true;
-                return self.attempt();
+                return self.attempt(state, list);
             }
         }
-        if self.state.reserved_and_free() {
-            // "At least one notified": a no-op if a waiter already holds a
-            // wake-up, which it will pass on in turn if it is not the owner.
-            self.event.notify(1);
+        if state.load(Ordering::Acquire) & (LOCKED | STARVING) == STARVING {
+            // The free lock is reserved for a starving waiter that may be
+            // asleep: pass a wake-up along the line until it reaches it.
+            list.notify_one_unless_pending();
         }
         false
     }
-}
 
-impl<S: FairState> Drop for FairWaiter<'_, S> {
-    fn drop(&mut self) {
-        if self.starving && self.state.unclaim_starving() {
-            self.event.notify(1);
+    /// The waiting call ended without the lock (cancelled, timed out): gives
+    /// the flag up if it owns it, and wakes a waiter if the lock is free.
+    pub(crate) fn give_up(&mut self, state: &AtomicUsize, list: &WaitList) {
+        if std::mem::take(&mut self.starving) {
+            let before = state.fetch_and(!STARVING, Ordering::AcqRel);
+            if before & LOCKED == 0 && before >= WAITER {
+                list.notify_one_unless_pending();
+            }
         }
     }
 }

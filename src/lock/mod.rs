@@ -1,18 +1,22 @@
 //! [`Lock`]: a mutual-exclusion lock for tasks and threads (Python `threading.Lock`).
 
 mod fair;
+mod guard;
 pub(crate) mod raw;
 
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::core::deadline_after;
+pub use guard::{LockGuard, OwnedLockGuard};
+use raw::{AsRawLock, LockOp, RawLock};
+
 use crate::error::ReleaseError;
-use raw::RawLock;
+#[cfg(feature = "tokio")]
+use crate::wait::Timed;
+use crate::wait::{Map, Waiting, block_on, block_on_untimed, deadline_after};
 
 /// A mutual-exclusion lock that async tasks and OS threads share.
 ///
@@ -21,12 +25,17 @@ use raw::RawLock;
 /// [`acquire`](Lock::acquire) and [`release`](Lock::release) work as in Python,
 /// where any task or thread may release.
 ///
-/// The lock is not fair: a running task may take a lock that was just released
-/// ahead of a waiter that has been woken but has not run yet, which keeps it
-/// fast under contention. A released lock always wakes a waiter, and a woken
-/// waiter whose future is dropped passes its wake-up on.
+/// The lock is eventually fair: a running task may take a lock that was just
+/// released ahead of a waiter that has been woken but has not run yet, which
+/// keeps it fast under contention, but a waiter that has waited more than
+/// half a millisecond reserves the next turn for itself. A released lock
+/// always wakes a waiter, and a woken waiter whose future is dropped passes
+/// its wake-up on. Every `lock()` spends tokio's cooperative budget, so a
+/// task that relocks in a loop still lets its worker's other tasks run.
 ///
 /// There is no poisoning: a panic while holding the guard unlocks the lock.
+///
+/// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
@@ -41,7 +50,7 @@ use raw::RawLock;
 /// # });
 /// ```
 pub struct Lock<T = ()> {
-    raw: RawLock,
+    pub(crate) raw: RawLock,
     value: UnsafeCell<T>,
 }
 
@@ -53,14 +62,33 @@ unsafe impl<T: Send> Send for Lock<T> {}
 // SAFETY: see above.
 unsafe impl<T: Send> Sync for Lock<T> {}
 
+impl<T> AsRawLock for Lock<T> {
+    fn raw_lock(&self) -> &RawLock {
+        &self.raw
+    }
+}
+
 impl<T> Lock<T> {
     /// Creates an unlocked lock holding `value`.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::Lock::new(vec![1, 2]);
     /// assert!(!lock.is_locked());
     /// ```
+    #[cfg(not(ambisync_loom))]
     pub const fn new(value: T) -> Lock<T> {
+        Lock {
+            raw: RawLock::new(),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Creates an unlocked lock holding `value` (loom's atomics have no
+    /// `const` constructor).
+    #[cfg(ambisync_loom)]
+    pub fn new(value: T) -> Lock<T> {
         Lock {
             raw: RawLock::new(),
             value: UnsafeCell::new(value),
@@ -69,8 +97,12 @@ impl<T> Lock<T> {
 
     /// Takes the lock, waiting as long as it takes.
     ///
-    /// Cancel safe: a dropped future holds nothing and passes on a wake-up it
-    /// received.
+    /// # Cancel safety
+    ///
+    /// Cancel safe. A future dropped before it took the lock holds nothing,
+    /// and a wake-up it had received goes to the next waiter.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # futures::executor::block_on(async {
@@ -79,12 +111,22 @@ impl<T> Lock<T> {
     /// assert_eq!(*lock.lock().await, 2);
     /// # });
     /// ```
-    pub async fn lock(&self) -> LockGuard<'_, T> {
-        self.raw.lock().await;
-        self.guard()
+    pub fn lock(&self) -> impl Future<Output = LockGuard<'_, T>> {
+        Waiting::new(self.lock_op())
     }
 
-    fn guard(&self) -> LockGuard<'_, T> {
+    fn lock_op(&self) -> impl crate::wait::WaitOp<Output = LockGuard<'_, T>> {
+        Map::new(LockOp::new(self), |lock| lock.guard())
+    }
+
+    fn owned_lock_op(
+        self: &Arc<Self>,
+    ) -> impl crate::wait::WaitOp<Output = OwnedLockGuard<T>> + use<T> {
+        Map::new(LockOp::new(Arc::clone(self)), OwnedLockGuard::adopt)
+    }
+
+    /// A guard for the lock the caller has just taken.
+    pub(crate) fn guard(&self) -> LockGuard<'_, T> {
         LockGuard {
             lock: self,
             _not_sync_unless_t_is: PhantomData,
@@ -92,6 +134,18 @@ impl<T> Lock<T> {
     }
 
     /// Takes the lock, or gives up after `timeout` and returns `None`.
+    ///
+    /// The time starts when this method is called.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`lock`](Lock::lock); so is the timeout itself.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime with its timer enabled.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -104,15 +158,17 @@ impl<T> Lock<T> {
     /// # }
     /// ```
     #[cfg(feature = "tokio")]
-    pub async fn lock_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
-        crate::core::coop::proceed().await;
-        if self.raw.try_lock_fair() {
-            return Some(self.guard());
-        }
-        crate::core::with_timeout(timeout, self.lock()).await
+    #[track_caller]
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Option<LockGuard<'_, T>>> {
+        Timed::new(self.lock_op(), timeout)
     }
 
-    /// Takes the lock if it is free, without waiting.
+    /// Takes the lock if it is free, without waiting (even when others wait).
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::Lock::new(());
@@ -130,8 +186,11 @@ impl<T> Lock<T> {
     ///
     /// # Panics
     ///
-    /// With the `tokio` feature, if it has to wait inside a tokio runtime
-    /// (use [`lock`](Lock::lock) there).
+    /// With the `tokio` feature, when called on a thread that runs a tokio
+    /// runtime (use [`lock`](Lock::lock) there): always in debug builds, when
+    /// it would have to wait in release builds.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::Lock::new(5);
@@ -139,13 +198,17 @@ impl<T> Lock<T> {
     /// ```
     #[track_caller]
     pub fn lock_blocking(&self) -> LockGuard<'_, T> {
-        self.lock_deadline(None, "lock_blocking")
-            .expect("waiting without a deadline cannot time out")
+        block_on_untimed(self.lock_op(), "lock_blocking")
     }
 
-    /// Takes the lock, blocking the thread for at most `timeout`.
+    /// Takes the lock, blocking the thread for at most `timeout`; needs no
+    /// runtime. A `timeout` too large to represent waits as long as it takes.
     ///
-    /// Needs no runtime. Panics like [`lock_blocking`](Lock::lock_blocking).
+    /// # Panics
+    ///
+    /// As [`lock_blocking`](Lock::lock_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -157,22 +220,21 @@ impl<T> Lock<T> {
     /// ```
     #[track_caller]
     pub fn lock_timeout_blocking(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
-        self.lock_deadline(deadline_after(timeout), "lock_timeout_blocking")
-    }
-
-    #[track_caller]
-    fn lock_deadline(
-        &self,
-        deadline: Option<std::time::Instant>,
-        method: &'static str,
-    ) -> Option<LockGuard<'_, T>> {
-        self.raw
-            .lock_deadline(deadline, method)
-            .then(|| self.guard())
+        block_on(
+            self.lock_op(),
+            deadline_after(timeout),
+            "lock_timeout_blocking",
+        )
     }
 
     /// Takes the lock and returns a guard that owns an `Arc` of it, so that it
     /// can be moved into a spawned task.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`lock`](Lock::lock).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::sync::Arc;
@@ -184,15 +246,20 @@ impl<T> Lock<T> {
     /// # });
     /// ```
     pub fn lock_owned(self: &Arc<Self>) -> impl Future<Output = OwnedLockGuard<T>> + use<T> {
-        let this = Arc::clone(self);
-        async move {
-            let guard = this.lock().await;
-            std::mem::forget(guard);
-            OwnedLockGuard::adopt(this)
-        }
+        Waiting::new(self.owned_lock_op())
     }
 
     /// [`lock_owned`](Lock::lock_owned) that gives up after `timeout`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`lock`](Lock::lock).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime with its timer enabled.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::{sync::Arc, time::Duration};
@@ -202,19 +269,17 @@ impl<T> Lock<T> {
     /// # }
     /// ```
     #[cfg(feature = "tokio")]
+    #[track_caller]
     pub fn lock_owned_timeout(
         self: &Arc<Self>,
         timeout: Duration,
     ) -> impl Future<Output = Option<OwnedLockGuard<T>>> + use<T> {
-        let this = Arc::clone(self);
-        async move {
-            let guard = this.lock_timeout(timeout).await?;
-            std::mem::forget(guard);
-            Some(OwnedLockGuard::adopt(this))
-        }
+        Timed::new(self.owned_lock_op(), timeout)
     }
 
     /// [`try_lock`](Lock::try_lock) with an owned guard.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::sync::Arc;
@@ -231,6 +296,12 @@ impl<T> Lock<T> {
 
     /// [`lock_blocking`](Lock::lock_blocking) with an owned guard.
     ///
+    /// # Panics
+    ///
+    /// As [`lock_blocking`](Lock::lock_blocking).
+    ///
+    /// # Examples
+    ///
     /// ```
     /// use std::sync::Arc;
     /// let lock = Arc::new(ambisync::Lock::new(1));
@@ -239,11 +310,16 @@ impl<T> Lock<T> {
     /// ```
     #[track_caller]
     pub fn lock_owned_blocking(self: &Arc<Self>) -> OwnedLockGuard<T> {
-        std::mem::forget(self.lock_deadline(None, "lock_owned_blocking"));
-        OwnedLockGuard::adopt(Arc::clone(self))
+        block_on_untimed(self.owned_lock_op(), "lock_owned_blocking")
     }
 
     /// [`lock_timeout_blocking`](Lock::lock_timeout_blocking) with an owned guard.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_blocking`](Lock::lock_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::{sync::Arc, time::Duration};
@@ -256,12 +332,16 @@ impl<T> Lock<T> {
         self: &Arc<Self>,
         timeout: Duration,
     ) -> Option<OwnedLockGuard<T>> {
-        let guard = self.lock_deadline(deadline_after(timeout), "lock_owned_timeout_blocking")?;
-        std::mem::forget(guard);
-        Some(OwnedLockGuard::adopt(Arc::clone(self)))
+        block_on(
+            self.owned_lock_op(),
+            deadline_after(timeout),
+            "lock_owned_timeout_blocking",
+        )
     }
 
     /// Whether somebody holds the lock right now.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::Lock::new(());
@@ -275,6 +355,8 @@ impl<T> Lock<T> {
 
     /// How many tasks and threads are waiting to take the lock (a snapshot).
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert_eq!(ambisync::Lock::new(()).waiters(), 0);
     /// ```
@@ -283,6 +365,8 @@ impl<T> Lock<T> {
     }
 
     /// The value, through exclusive access to the lock (no locking needed).
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut lock = ambisync::Lock::new(1);
@@ -295,11 +379,18 @@ impl<T> Lock<T> {
 
     /// Consumes the lock and returns its value.
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert_eq!(ambisync::Lock::new("x").into_inner(), "x");
     /// ```
     pub fn into_inner(self) -> T {
         self.value.into_inner()
+    }
+
+    /// The value behind the lock, for the guards.
+    pub(crate) fn value(&self) -> *mut T {
+        self.value.get()
     }
 }
 
@@ -307,6 +398,12 @@ impl<T> Lock<T> {
 /// thread may release it, not only the one that acquired it.
 impl Lock<()> {
     /// Acquires the lock without a guard; pair it with [`release`](Lock::release).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`lock`](Lock::lock).
+    ///
+    /// # Examples
     ///
     /// ```
     /// # futures::executor::block_on(async {
@@ -316,11 +413,17 @@ impl Lock<()> {
     /// lock.release().unwrap();
     /// # });
     /// ```
-    pub async fn acquire(&self) {
-        std::mem::forget(self.lock().await);
+    pub fn acquire(&self) -> impl Future<Output = ()> {
+        Waiting::new(self.acquire_op())
+    }
+
+    fn acquire_op(&self) -> impl crate::wait::WaitOp<Output = ()> {
+        Map::new(LockOp::new(self), |_| ())
     }
 
     /// Acquires the lock if it is free; `true` when it did.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::Lock::default();
@@ -333,6 +436,16 @@ impl Lock<()> {
 
     /// Acquires the lock within `timeout`; `true` when it did.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`lock`](Lock::lock).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime with its timer enabled.
+    ///
+    /// # Examples
+    ///
     /// ```
     /// use std::time::Duration;
     /// # #[tokio::main] async fn main() {
@@ -342,14 +455,19 @@ impl Lock<()> {
     /// # }
     /// ```
     #[cfg(feature = "tokio")]
-    pub async fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.lock_timeout(timeout)
-            .await
-            .map(std::mem::forget)
-            .is_some()
+    #[track_caller]
+    pub fn acquire_timeout(&self, timeout: Duration) -> impl Future<Output = bool> {
+        let acquiring = Timed::new(self.acquire_op(), timeout);
+        async move { acquiring.await.is_some() }
     }
 
     /// Acquires the lock, blocking the thread as long as it takes.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_blocking`](Lock::lock_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::Lock::default();
@@ -358,11 +476,17 @@ impl Lock<()> {
     /// ```
     #[track_caller]
     pub fn acquire_blocking(&self) {
-        std::mem::forget(self.lock_deadline(None, "acquire_blocking"));
+        block_on_untimed(self.acquire_op(), "acquire_blocking");
     }
 
     /// Acquires the lock, blocking the thread for at most `timeout`; `true`
     /// when it did.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_blocking`](Lock::lock_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -372,9 +496,12 @@ impl Lock<()> {
     /// ```
     #[track_caller]
     pub fn acquire_timeout_blocking(&self, timeout: Duration) -> bool {
-        self.lock_deadline(deadline_after(timeout), "acquire_timeout_blocking")
-            .map(std::mem::forget)
-            .is_some()
+        block_on(
+            self.acquire_op(),
+            deadline_after(timeout),
+            "acquire_timeout_blocking",
+        )
+        .is_some()
     }
 
     /// Releases the lock, whoever acquired it.
@@ -382,6 +509,8 @@ impl Lock<()> {
     /// # Errors
     ///
     /// [`ReleaseError::NotLocked`] when it is not locked; nothing changes.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::Lock::default();
@@ -423,191 +552,5 @@ impl<T: fmt::Debug> fmt::Debug for Lock<T> {
             None => out.field("value", &format_args!("<locked>")),
         };
         out.finish()
-    }
-}
-
-/// Access to a [`Lock`]'s value; unlocks when dropped.
-///
-/// ```
-/// let lock = ambisync::Lock::new(String::new());
-/// let mut guard = lock.lock_blocking();
-/// guard.push_str("hi");
-/// assert_eq!(*guard, "hi");
-/// ```
-#[must_use = "the lock unlocks as soon as the guard is dropped"]
-pub struct LockGuard<'a, T> {
-    lock: &'a Lock<T>,
-    // `&mut T` is `Sync` only when `T` is: sharing the guard shares `&T`.
-    _not_sync_unless_t_is: PhantomData<&'a mut T>,
-}
-
-impl<'a, T> LockGuard<'a, T> {
-    /// The lock this guard holds.
-    ///
-    /// ```
-    /// let lock = ambisync::Lock::new(());
-    /// let guard = lock.lock_blocking();
-    /// assert!(std::ptr::eq(guard.lock(), &lock));
-    /// ```
-    pub fn lock(&self) -> &'a Lock<T> {
-        self.lock
-    }
-}
-
-impl<T> Deref for LockGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: the guard exists only while the locked bit is set by it, so
-        // no other guard can access the value.
-        unsafe { &*self.lock.value.get() }
-    }
-}
-
-impl<T> DerefMut for LockGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`, and `&mut self` makes this access unique.
-        unsafe { &mut *self.lock.value.get() }
-    }
-}
-
-impl<T> Drop for LockGuard<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        self.lock.raw.unlock();
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for LockGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-/// A [`LockGuard`] that owns an `Arc` of its lock, so it is `'static` and can
-/// move into spawned tasks and threads.
-///
-/// ```
-/// use std::sync::Arc;
-/// let lock = Arc::new(ambisync::Lock::new(1));
-/// let guard: ambisync::OwnedLockGuard<i32> = lock.lock_owned_blocking();
-/// assert_eq!(*guard, 1);
-/// ```
-#[must_use = "the lock unlocks as soon as the guard is dropped"]
-pub struct OwnedLockGuard<T> {
-    lock: Arc<Lock<T>>,
-    // `Box<T>` is `Sync` only when `T` is: sharing the guard shares `&T`.
-    _not_sync_unless_t_is: PhantomData<Box<T>>,
-}
-
-impl<T> OwnedLockGuard<T> {
-    /// Wraps a lock whose locked bit the caller has set.
-    fn adopt(lock: Arc<Lock<T>>) -> Self {
-        OwnedLockGuard {
-            lock,
-            _not_sync_unless_t_is: PhantomData,
-        }
-    }
-
-    /// The lock this guard holds.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// let lock = Arc::new(ambisync::Lock::new(()));
-    /// let guard = lock.lock_owned_blocking();
-    /// assert!(Arc::ptr_eq(guard.lock(), &lock));
-    /// ```
-    pub fn lock(&self) -> &Arc<Lock<T>> {
-        &self.lock
-    }
-}
-
-impl<T> Deref for OwnedLockGuard<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: as for `LockGuard`: this guard set the locked bit.
-        unsafe { &*self.lock.value.get() }
-    }
-}
-
-impl<T> DerefMut for OwnedLockGuard<T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as for `LockGuard`.
-        unsafe { &mut *self.lock.value.get() }
-    }
-}
-
-impl<T> Drop for OwnedLockGuard<T> {
-    fn drop(&mut self) {
-        self.lock.raw.unlock();
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for OwnedLockGuard<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-// What a `Condition` needs of a lock guard: to unlock, and to lock again later.
-
-impl<'a, T> crate::condition::sealed::Sealed for LockGuard<'a, T> {
-    type Unlocked = UnlockedLock<'a, T>;
-    fn unlock(self) -> Self::Unlocked {
-        let lock = self.lock;
-        drop(self);
-        UnlockedLock(lock)
-    }
-}
-
-impl<T> crate::condition::ConditionGuard for LockGuard<'_, T> {}
-
-/// A [`LockGuard`] given up by a condition wait.
-#[doc(hidden)]
-pub struct UnlockedLock<'a, T>(&'a Lock<T>);
-
-impl<T> fmt::Debug for UnlockedLock<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("UnlockedLock")
-    }
-}
-
-impl<'a, T> crate::condition::sealed::Unlocked for UnlockedLock<'a, T> {
-    type Guard = LockGuard<'a, T>;
-    fn raw(&self) -> &RawLock {
-        &self.0.raw
-    }
-    fn relocked(self) -> Self::Guard {
-        self.0.guard()
-    }
-}
-
-impl<T> crate::condition::sealed::Sealed for OwnedLockGuard<T> {
-    type Unlocked = UnlockedOwnedLock<T>;
-    fn unlock(self) -> Self::Unlocked {
-        let lock = Arc::clone(&self.lock);
-        drop(self);
-        UnlockedOwnedLock(lock)
-    }
-}
-
-impl<T> crate::condition::ConditionGuard for OwnedLockGuard<T> {}
-
-/// An [`OwnedLockGuard`] given up by a condition wait.
-#[doc(hidden)]
-pub struct UnlockedOwnedLock<T>(Arc<Lock<T>>);
-
-impl<T> fmt::Debug for UnlockedOwnedLock<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("UnlockedOwnedLock")
-    }
-}
-
-impl<T> crate::condition::sealed::Unlocked for UnlockedOwnedLock<T> {
-    type Guard = OwnedLockGuard<T>;
-    fn raw(&self) -> &RawLock {
-        &self.0.raw
-    }
-    fn relocked(self) -> Self::Guard {
-        OwnedLockGuard::adopt(self.0)
     }
 }

@@ -1,43 +1,56 @@
 //! The lock bit itself, with its waiters and the starvation guard: what
-//! [`Lock`](crate::Lock) and [`RLock`](crate::RLock) are built on.
+//! [`Lock`](crate::Lock), [`RLock`](crate::RLock) and a condition's relock are
+//! built on.
 
+use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::task::Poll;
+use std::time::Duration;
 
-use event_listener::Event;
-
-use super::fair::{FairState, FairWaiter, STARVATION};
-use crate::core::{CountedIn, block_until_rechecking, wait_until};
+use super::fair::{FairWaiter, STARVATION};
 use crate::error::ReleaseError;
+use crate::wait::{LazyList, Ticket, WaitList, WaitOp, Wakeup};
 
 /// Bit 0 of the state: somebody holds the lock.
-const LOCKED: usize = 1;
+pub(super) const LOCKED: usize = 1;
 /// Bit 1: a waiter has waited too long; newcomers stop barging until it got in.
-const STARVING: usize = 2;
-/// The rest of the state counts registered waiters, in units of this.
-const WAITER: usize = 4;
+pub(super) const STARVING: usize = 2;
+/// The rest of the state counts waiting calls, in units of this.
+pub(super) const WAITER: usize = 4;
 
 /// A lock without a value: one state word (the locked bit, the starvation
-/// flag and the number of waiters) and the event its waiters listen to.
+/// flag and the number of waiting calls) and the line they wait in.
 ///
 /// Not fair, but eventually fair: a running caller may take the lock ahead
 /// of a woken waiter (fast under contention), and a waiter that has waited
-/// longer than [`STARVATION`] reserves the next turn for itself.
+/// longer than [`STARVATION`] reserves the next turn for itself. An unlock
+/// wakes the oldest waiter unless a woken one has yet to run: only one can
+/// take the lock.
 #[doc(hidden)] // public only as the type a sealed trait of `Condition` names
 pub struct RawLock {
     state: AtomicUsize,
-    event: Event,
+    waiters: LazyList,
 }
 
 impl RawLock {
+    #[cfg(not(ambisync_loom))]
     pub(crate) const fn new() -> RawLock {
         RawLock {
             state: AtomicUsize::new(0),
-            event: Event::new(),
+            waiters: LazyList::new(),
         }
     }
 
-    /// Sets the locked bit if it is clear; waiters' counts are kept. For the
+    /// loom's atomics have no `const` constructor.
+    #[cfg(ambisync_loom)]
+    pub(crate) fn new() -> RawLock {
+        RawLock {
+            state: AtomicUsize::new(0),
+            waiters: LazyList::new(),
+        }
+    }
+
+    /// Sets the locked bit if it is clear; waiters are not asked. For the
     /// non-waiting `try_` forms, which take a free lock whoever waits.
     #[inline]
     pub(crate) fn try_lock(&self) -> bool {
@@ -51,60 +64,30 @@ impl RawLock {
         take_if_clear(&self.state, LOCKED | STARVING, 0)
     }
 
-    /// Takes the lock, waiting as long as it takes. Cancel safe: a dropped
-    /// future holds nothing and passes on a wake-up it received.
-    pub(crate) async fn lock(&self) {
-        crate::core::coop::proceed().await;
-        if self.try_lock_fair() {
-            return;
-        }
-        let state = LockState(&self.state);
-        let mut waiter = FairWaiter::new(&state, &self.event);
-        let waiters = CountedIn::<WAITER>(&self.state);
-        wait_until(&self.event, &waiters, || waiter.attempt().then_some(())).await;
-    }
-
-    /// Takes the lock, blocking the thread until `deadline` (`None`: as long
-    /// as it takes); `false` if the deadline passed.
-    #[track_caller]
-    pub(crate) fn lock_deadline(&self, deadline: Option<Instant>, method: &'static str) -> bool {
-        crate::core::runtime::debug_assert_may_block(method);
-        if self.try_lock_fair() || spin_until(|| self.try_lock_fair()) {
-            return true;
-        }
-        let state = LockState(&self.state);
-        let mut waiter = FairWaiter::new(&state, &self.event);
-        // Rechecking: a thread whose wake-ups are all taken by barging tasks
-        // must still wake to notice that it starves and claim its turn.
-        block_until_rechecking(
-            &self.event,
-            &CountedIn::<WAITER>(&self.state),
-            deadline,
-            method,
-            Some(STARVATION),
-            || waiter.attempt().then_some(()),
-        )
-        .is_some()
-    }
-
     /// Clears the locked bit and wakes a waiter if there is one.
     #[inline]
     pub(crate) fn unlock(&self) {
         // Clear the bit rather than subtract it: on `Lock<()>` a raw
         // `release()` by anybody may already have cleared it (Python lets any
         // caller release a held lock), and subtracting would then underflow
-        // into "locked forever, with usize::MAX / 2 waiters".
+        // into "locked forever, with usize::MAX / 4 waiters".
         //
         // The result is not used, so this is a single `lock and` on x86; the
-        // load after it sees any waiter registered before the clear (same
-        // location, later in its modification order), and a waiter registered
-        // after the clear finds the lock free on its next attempt.
+        // load after it sees any waiting call counted before the clear (same
+        // location, later in its modification order), and one counted after
+        // the clear finds the lock free on its next attempt.
         self.state.fetch_and(!LOCKED, Ordering::Release);
-        if self.state.load(Ordering::Relaxed) >= WAITER {
-            // Only one waiter can take the lock, so "at least one notified" is
-            // exactly right: an already-woken waiter that has not run yet will
-            // find the lock free.
-            self.event.notify(1);
+        if self.state.load(Ordering::Acquire) >= WAITER {
+            self.wake_one();
+        }
+    }
+
+    /// Wakes the oldest waiter unless a woken one has yet to run.
+    #[cold]
+    fn wake_one(&self) {
+        // Counted waiters made the list before counting themselves in.
+        if let Some(list) = self.waiters.get() {
+            list.notify_one_unless_pending();
         }
     }
 
@@ -123,14 +106,14 @@ impl RawLock {
                 state,
                 state & !LOCKED,
                 Ordering::Release,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => break,
                 Err(now) => state = now,
             }
         }
         if state >= WAITER {
-            self.event.notify(1);
+            self.wake_one();
         }
         Ok(())
     }
@@ -158,7 +141,7 @@ impl std::fmt::Debug for RawLock {
 /// Sets `LOCKED` in `state` if none of the `must_be_clear` bits is set, and
 /// clears the `also_clear` bits with it. The first try assumes an idle lock.
 #[inline]
-fn take_if_clear(state: &AtomicUsize, must_be_clear: usize, also_clear: usize) -> bool {
+pub(super) fn take_if_clear(state: &AtomicUsize, must_be_clear: usize, also_clear: usize) -> bool {
     let mut now = match state.compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed) {
         Ok(_) => return true,
         Err(now) => now,
@@ -191,24 +174,216 @@ fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// The lock's state word under the fairness protocol: the unit is the lock.
-struct LockState<'a>(&'a AtomicUsize);
+/// The longest a waiting thread sleeps before it looks at the lock again
+/// without a wake-up.
+const MAX_RECHECK: Duration = Duration::from_millis(16);
 
-impl FairState for LockState<'_> {
-    fn take_fair(&self) -> bool {
-        take_if_clear(self.0, LOCKED | STARVING, 0)
+/// One call waiting for a [`RawLock`], handed the lock on every step (so that
+/// an owned guard's future can hold the lock's `Arc` next to it).
+///
+/// Protocol: count the call in (so that unlocks wake somebody), try, join
+/// the line, try again, wait for a wake-up, repeat. A woken waiter that
+/// gives up, or takes the lock on the try right after joining, passes the
+/// wake-up on if the lock is free.
+pub(crate) struct RawLockWait {
+    ticket: Option<Ticket>,
+    /// Counted in the lock's state word as a waiting call.
+    counted: bool,
+    fair: FairWaiter,
+    /// How long a parked thread sleeps before it looks again by itself: a
+    /// thread whose wake-ups are all taken by barging tasks must still wake
+    /// to notice that it starves and claim its turn.
+    recheck: Duration,
+}
+
+impl Default for RawLockWait {
+    fn default() -> Self {
+        RawLockWait {
+            ticket: None,
+            counted: false,
+            fair: FairWaiter::default(),
+            recheck: STARVATION,
+        }
     }
-    fn take_starving(&self) -> bool {
-        take_if_clear(self.0, LOCKED, STARVING)
+}
+
+impl RawLockWait {
+    pub(crate) fn poll(&mut self, lock: &RawLock, wakeup: Wakeup<'_>) -> Poll<()> {
+        let list = match self.ticket {
+            Some(ticket) => {
+                let list = lock.list();
+                let notified = list.is_notified(ticket)
+                    || matches!(wakeup, Wakeup::Task(waker) if list.update(ticket, waker));
+                if !notified {
+                    return Poll::Pending;
+                }
+                self.ticket = None;
+                list.seen();
+                list
+            }
+            None if !self.counted => {
+                if lock.try_lock_fair()
+                    || (matches!(wakeup, Wakeup::Thread) && spin_until(|| lock.try_lock_fair()))
+                {
+                    return Poll::Ready(());
+                }
+                let list = lock.waiters.get_or_init();
+                lock.state.fetch_add(WAITER, Ordering::SeqCst);
+                self.counted = true;
+                list
+            }
+            None => lock.list(),
+        };
+        if self.fair.attempt(&lock.state, list) {
+            self.uncount(lock);
+            return Poll::Ready(());
+        }
+        let ticket = list.enqueue(wakeup);
+        if self.fair.attempt(&lock.state, list) {
+            if !list.leave(ticket, || {}) {
+                pass_on(lock, list);
+            }
+            self.uncount(lock);
+            return Poll::Ready(());
+        }
+        self.ticket = Some(ticket);
+        Poll::Pending
     }
-    fn claim_starving(&self) -> bool {
-        self.0.fetch_or(STARVING, Ordering::AcqRel) & STARVING == 0
+
+    /// One last try at the deadline; `false` (and out of line) if it failed.
+    pub(crate) fn expire(&mut self, lock: &RawLock) -> bool {
+        if self.counted && self.fair.attempt(&lock.state, lock.list()) {
+            if let Some(ticket) = self.ticket.take() {
+                let list = lock.list();
+                if !list.leave(ticket, || {}) {
+                    pass_on(lock, list);
+                }
+            }
+            self.uncount(lock);
+            return true;
+        }
+        self.cancel(lock);
+        false
     }
-    fn unclaim_starving(&self) -> bool {
-        let before = self.0.fetch_and(!STARVING, Ordering::AcqRel);
-        before & LOCKED == 0 && before >= WAITER
+
+    /// Gives up: leaves the line and the count, passing on what it held.
+    pub(crate) fn cancel(&mut self, lock: &RawLock) {
+        if !self.counted {
+            return;
+        }
+        let list = lock.list();
+        if let Some(ticket) = self.ticket.take() {
+            if !list.leave(ticket, || {}) {
+                pass_on(lock, list);
+            }
+        }
+        self.uncount(lock);
+        self.fair.give_up(&lock.state, list);
     }
-    fn reserved_and_free(&self) -> bool {
-        self.0.load(Ordering::Acquire) & (LOCKED | STARVING) == STARVING
+
+    fn uncount(&mut self, lock: &RawLock) {
+        if std::mem::take(&mut self.counted) {
+            lock.state.fetch_sub(WAITER, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn woken(&self, lock: &RawLock) -> bool {
+        self.ticket
+            .is_none_or(|ticket| lock.list().is_notified(ticket))
+    }
+
+    pub(crate) fn park_limit(&mut self) -> Option<Duration> {
+        if cfg!(ambisync_loom) {
+            return None;
+        }
+        let limit = self.recheck;
+        self.recheck = (limit * 2).min(MAX_RECHECK);
+        Some(limit)
+    }
+}
+
+impl RawLock {
+    /// The line, which every counted waiter made.
+    fn list(&self) -> &WaitList {
+        self.waiters
+            .get()
+            .expect("a waiting call made the list before it counted itself in")
+    }
+}
+
+/// A wake-up that a waiter was sent and did not use goes on to the next
+/// waiter if the lock is free (if not, its holder's unlock wakes somebody).
+fn pass_on(lock: &RawLock, list: &WaitList) {
+    list.seen();
+    if !lock.is_locked() {
+        list.notify_one_unless_pending();
+    }
+}
+
+/// What holds a [`RawLock`]: a [`Lock`](crate::Lock) or an
+/// [`RLock`](crate::RLock).
+#[doc(hidden)] // public only as a bound of a sealed trait of `Condition`
+pub trait AsRawLock {
+    /// The lock.
+    fn raw_lock(&self) -> &RawLock;
+}
+
+/// Taking the lock behind `H` (a reference or an `Arc`); gives `H` back.
+pub(crate) struct LockOp<H: Deref<Target: AsRawLock>> {
+    handle: Option<H>,
+    wait: RawLockWait,
+}
+
+impl<H: Deref<Target: AsRawLock>> LockOp<H> {
+    pub(crate) fn new(handle: H) -> Self {
+        LockOp {
+            handle: Some(handle),
+            wait: RawLockWait::default(),
+        }
+    }
+
+    fn raw(&self) -> &RawLock {
+        self.handle
+            .as_deref()
+            .expect("a lock operation polled after it completed")
+            .raw_lock()
+    }
+}
+
+impl<H: Deref<Target: AsRawLock> + Unpin> WaitOp for LockOp<H> {
+    type Output = H;
+
+    fn poll_op(&mut self, wakeup: Wakeup<'_>) -> Poll<H> {
+        let handle = self
+            .handle
+            .as_deref()
+            .expect("a lock operation polled after it completed");
+        std::task::ready!(self.wait.poll(handle.raw_lock(), wakeup));
+        Poll::Ready(self.handle.take().expect("checked above"))
+    }
+
+    fn expire(&mut self) -> Poll<Option<H>> {
+        let handle = self
+            .handle
+            .as_deref()
+            .expect("a lock operation expired after it completed");
+        let taken = self.wait.expire(handle.raw_lock());
+        Poll::Ready(if taken { self.handle.take() } else { None })
+    }
+
+    fn woken(&self) -> bool {
+        self.wait.woken(self.raw())
+    }
+
+    fn park_limit(&mut self) -> Option<Duration> {
+        self.wait.park_limit()
+    }
+}
+
+impl<H: Deref<Target: AsRawLock>> Drop for LockOp<H> {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.wait.cancel(handle.raw_lock());
+        }
     }
 }

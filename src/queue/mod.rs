@@ -1,22 +1,27 @@
 //! [`Queue`], [`LifoQueue`] and [`PriorityQueue`]: one implementation,
 //! [`OrderedQueue`], in three orders (Python's `queue` module).
+//!
+//! `mod.rs` holds the state and what needs no waiting; `forms.rs` the five
+//! forms of `put`, `get` and `join`, all derived from the three operations of
+//! `ops.rs`; `stream.rs` the items as a `Stream`; `order.rs` the orders.
 
+mod forms;
+mod ops;
 mod order;
 mod stream;
 
-use parking_lot::{Mutex, MutexGuard};
 use std::fmt;
-use std::time::{Duration, Instant};
 
 pub use order::{Fifo, Lifo, Priority, QueueOrder};
-pub use stream::QueueStream;
+pub use stream::{OwnedQueueStream, QueueStream};
 
-use event_listener::{Event, IntoNotification};
-
-use crate::core::{WaiterCount, block_until, deadline_after, wait_until};
 use crate::error::{GetError, PutError, TaskDoneError};
+use crate::wait::sync::{Mutex, MutexGuard};
+use crate::wait::{LazyList, WaitList};
 
 /// A first-in, first-out queue (Python `queue.Queue`).
+///
+/// # Examples
 ///
 /// ```
 /// # futures::executor::block_on(async {
@@ -30,6 +35,8 @@ pub type Queue<T> = OrderedQueue<T, Fifo>;
 
 /// A last-in, first-out queue (Python `queue.LifoQueue`).
 ///
+/// # Examples
+///
 /// ```
 /// # futures::executor::block_on(async {
 /// let stack = ambisync::LifoQueue::unbounded();
@@ -41,7 +48,10 @@ pub type Queue<T> = OrderedQueue<T, Fifo>;
 pub type LifoQueue<T> = OrderedQueue<T, Lifo>;
 
 /// A queue that hands out its smallest item first (Python
-/// `queue.PriorityQueue`); wrap items in [`std::cmp::Reverse`] for largest first.
+/// `queue.PriorityQueue`); wrap items in [`std::cmp::Reverse`] for largest
+/// first. Equal items come out in the order they were put.
+///
+/// # Examples
 ///
 /// ```
 /// # futures::executor::block_on(async {
@@ -58,37 +68,6 @@ struct State<S> {
     /// Items put and not yet marked done with `task_done`.
     unfinished: usize,
     shutdown: bool,
-    /// Registered waiters per [`Side`]. Kept under the mutex, where every
-    /// change they wait for is made: a releaser reads them in the critical
-    /// section it already holds, so an idle side costs no fence and no atomic.
-    waiting: [usize; 3],
-}
-
-/// Who waits for what.
-#[derive(Clone, Copy)]
-enum Side {
-    /// `get` waits for an item (or shutdown).
-    Getters = 0,
-    /// `put` waits for a free slot (or shutdown).
-    Putters = 1,
-    /// `join` waits for every item to be done.
-    Joiners = 2,
-}
-
-/// A side's waiter count, for the shared waiting loop. Registering takes the
-/// queue's mutex, so it is ordered with every put, get and `task_done`.
-struct Waiters<'a, T, O: QueueOrder<T>> {
-    queue: &'a OrderedQueue<T, O>,
-    side: Side,
-}
-
-impl<T, O: QueueOrder<T>> WaiterCount for Waiters<'_, T, O> {
-    fn register(&self) {
-        self.queue.state().waiting[self.side as usize] += 1;
-    }
-    fn unregister(&self) {
-        self.queue.state().waiting[self.side as usize] -= 1;
-    }
 }
 
 /// A queue for tasks and threads, bounded or not, handing out items in the
@@ -107,6 +86,16 @@ impl<T, O: QueueOrder<T>> WaiterCount for Waiters<'_, T, O> {
 /// track work as in Python, and [`shutdown`](OrderedQueue::shutdown) /
 /// [`shutdown_immediate`](OrderedQueue::shutdown_immediate) close the queue as
 /// Python 3.13's `Queue.shutdown` does.
+///
+/// # Ending a queue
+///
+/// A queue is not a channel: it has no senders to count, so getters are not
+/// woken when the producers are gone. **Call [`shutdown`](OrderedQueue::shutdown)
+/// when the last item is in** (Python 3.13's way; before, a sentinel item per
+/// consumer): waiting getters then take what is left and get
+/// [`GetError::ShutDown`], and a [`stream`](OrderedQueue::stream) ends.
+///
+/// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
@@ -136,12 +125,12 @@ impl<T, O: QueueOrder<T>> WaiterCount for Waiters<'_, T, O> {
 pub struct OrderedQueue<T, O: QueueOrder<T>> {
     state: Mutex<State<O::Store>>,
     maxsize: Option<usize>,
-    /// Getters wait here for an item (or shutdown).
-    not_empty: Event,
-    /// Putters wait here for a free slot (or shutdown).
-    not_full: Event,
+    /// `get` waits here for an item (or shutdown).
+    getters: LazyList,
+    /// `put` waits here for a free slot (or shutdown).
+    putters: LazyList,
     /// `join` waits here for every item to be done.
-    all_done: Event,
+    joiners: LazyList,
 }
 
 impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
@@ -152,10 +141,13 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// If `maxsize` is 0 (Python treats 0 as unbounded; here, say
     /// [`unbounded`](OrderedQueue::unbounded)).
     ///
+    /// # Examples
+    ///
     /// ```
     /// let queue: ambisync::Queue<u8> = ambisync::Queue::bounded(3);
     /// assert_eq!(queue.maxsize(), Some(3));
     /// ```
+    #[track_caller]
     pub fn bounded(maxsize: usize) -> Self {
         assert!(
             maxsize > 0,
@@ -165,6 +157,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     }
 
     /// Creates a queue with no size limit: puts never wait.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let queue: ambisync::Queue<u8> = ambisync::Queue::unbounded();
@@ -180,12 +174,11 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
                 items: O::Store::default(),
                 unfinished: 0,
                 shutdown: false,
-                waiting: [0; 3],
             }),
             maxsize,
-            not_empty: Event::new(),
-            not_full: Event::new(),
-            all_done: Event::new(),
+            getters: LazyList::new(),
+            putters: LazyList::new(),
+            joiners: LazyList::new(),
         }
     }
 
@@ -194,10 +187,6 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// has no poisoning to handle (no user code runs while it is held).
     fn state(&self) -> MutexGuard<'_, State<O::Store>> {
         self.state.lock()
-    }
-
-    fn waiters(&self, side: Side) -> Waiters<'_, T, O> {
-        Waiters { queue: self, side }
     }
 
     fn has_room(&self, state: &State<O::Store>) -> bool {
@@ -219,11 +208,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         }
         O::push(&mut state.items, item);
         state.unfinished += 1;
-        let wake_getter = state.waiting[Side::Getters as usize] > 0;
         drop(state);
-        if wake_getter {
-            self.not_empty.notify(1.additional());
-        }
+        notify_one(&self.getters);
         Some(Ok(()))
     }
 
@@ -232,11 +218,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         let mut state = self.state();
         match O::pop(&mut state.items) {
             Some(item) => {
-                let wake_putter = state.waiting[Side::Putters as usize] > 0;
                 drop(state);
-                if wake_putter {
-                    self.not_full.notify(1.additional());
-                }
+                notify_one(&self.putters);
                 Some(Ok(item))
             }
             None if state.shutdown => Some(Err(GetError::ShutDown)),
@@ -244,254 +227,19 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         }
     }
 
-    /// Puts `item`, waiting for room as long as it takes.
-    ///
-    /// # Errors
-    ///
-    /// [`PutError::ShutDown`] with the item, if the queue is or gets shut down.
-    ///
-    /// Cancel safe: a dropped future either delivered its item or did not
-    /// (then the item is dropped with the future).
-    ///
-    /// ```
-    /// # futures::executor::block_on(async {
-    /// let queue = ambisync::Queue::bounded(1);
-    /// queue.put("job").await.unwrap();
-    /// assert_eq!(queue.len(), 1);
-    /// # });
-    /// ```
-    pub async fn put(&self, item: T) -> Result<(), PutError<T>> {
-        crate::core::coop::proceed().await;
-        let mut slot = Some(item);
-        if let Some(done) = self.put_from(&mut slot) {
-            return done;
-        }
-        wait_until(&self.not_full, &self.waiters(Side::Putters), || {
-            self.put_from(&mut slot)
-        })
-        .await
-    }
-
-    /// Puts `item`, waiting at most `timeout` for room.
-    ///
-    /// # Errors
-    ///
-    /// [`PutError::Timeout`] or [`PutError::ShutDown`], with the item.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ambisync::{PutError, Queue};
-    /// # #[tokio::main] async fn main() {
-    /// let queue = Queue::bounded(1);
-    /// queue.put(1).await.unwrap();
-    /// let err = queue.put_timeout(2, Duration::from_millis(5)).await.unwrap_err();
-    /// assert_eq!(err, PutError::Timeout(2));
-    /// # }
-    /// ```
-    #[cfg(feature = "tokio")]
-    pub async fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        crate::core::coop::proceed().await;
-        let mut slot = Some(item);
-        if let Some(done) = self.put_from(&mut slot) {
-            return done;
-        }
-        let putters = self.waiters(Side::Putters);
-        let waiting = wait_until(&self.not_full, &putters, || self.put_from(&mut slot));
-        match crate::core::with_timeout(timeout, waiting).await {
-            Some(done) => done,
-            None => Err(PutError::Timeout(
-                slot.take().expect("an unfinished put keeps its item"),
-            )),
-        }
-    }
-
-    /// Puts `item` if there is room right now.
-    ///
-    /// # Errors
-    ///
-    /// [`PutError::Full`] or [`PutError::ShutDown`], with the item.
-    ///
-    /// ```
-    /// use ambisync::{PutError, Queue};
-    /// let queue = Queue::bounded(1);
-    /// assert_eq!(queue.try_put(1), Ok(()));
-    /// assert_eq!(queue.try_put(2), Err(PutError::Full(2)));
-    /// ```
-    pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
-        let mut slot = Some(item);
-        match self.put_from(&mut slot) {
-            Some(done) => done,
-            None => Err(PutError::Full(
-                slot.take().expect("a full queue hands the item back"),
-            )),
-        }
-    }
-
-    /// [`put`](OrderedQueue::put), blocking the thread.
-    ///
-    /// # Panics
-    ///
-    /// With the `tokio` feature, if it has to wait inside a tokio runtime.
-    ///
-    /// ```
-    /// let queue = ambisync::Queue::bounded(1);
-    /// queue.put_blocking(1).unwrap();
-    /// assert_eq!(queue.get_blocking(), Ok(1));
-    /// ```
-    #[track_caller]
-    pub fn put_blocking(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_deadline(item, None, "put_blocking")
-    }
-
-    /// [`put_timeout`](OrderedQueue::put_timeout), blocking the thread; needs
-    /// no runtime.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let queue = ambisync::Queue::bounded(1);
-    /// queue.put_blocking(1).unwrap();
-    /// assert!(queue.put_timeout_blocking(2, Duration::from_millis(5)).is_err());
-    /// ```
-    #[track_caller]
-    pub fn put_timeout_blocking(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        self.put_deadline(item, deadline_after(timeout), "put_timeout_blocking")
-    }
-
-    #[track_caller]
-    fn put_deadline(
-        &self,
-        item: T,
-        deadline: Option<Instant>,
-        method: &'static str,
-    ) -> Result<(), PutError<T>> {
-        let mut slot = Some(item);
-        let done = block_until(
-            &self.not_full,
-            &self.waiters(Side::Putters),
-            deadline,
-            method,
-            || self.put_from(&mut slot),
-        );
-        done.unwrap_or_else(|| {
-            Err(PutError::Timeout(
-                slot.take().expect("an unfinished put keeps its item"),
-            ))
-        })
-    }
-
-    /// Takes the next item, waiting as long as it takes.
-    ///
-    /// # Errors
-    ///
-    /// [`GetError::ShutDown`] once the queue is shut down and empty.
-    ///
-    /// Cancel safe: a dropped future took nothing.
-    ///
-    /// ```
-    /// # futures::executor::block_on(async {
-    /// let queue = ambisync::Queue::unbounded();
-    /// queue.try_put(5).unwrap();
-    /// assert_eq!(queue.get().await, Ok(5));
-    /// # });
-    /// ```
-    pub async fn get(&self) -> Result<T, GetError> {
-        crate::core::coop::proceed().await;
-        if let Some(done) = self.take() {
-            return done;
-        }
-        wait_until(&self.not_empty, &self.waiters(Side::Getters), || {
-            self.take()
-        })
-        .await
-    }
-
-    /// Takes the next item, waiting at most `timeout`.
-    ///
-    /// # Errors
-    ///
-    /// [`GetError::Timeout`], or [`GetError::ShutDown`] once shut down and empty.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ambisync::{GetError, Queue};
-    /// # #[tokio::main] async fn main() {
-    /// let queue: Queue<u8> = Queue::unbounded();
-    /// assert_eq!(queue.get_timeout(Duration::from_millis(5)).await, Err(GetError::Timeout));
-    /// # }
-    /// ```
-    #[cfg(feature = "tokio")]
-    pub async fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        crate::core::coop::proceed().await;
-        if let Some(done) = self.take() {
-            return done;
-        }
-        crate::core::with_timeout(timeout, self.get())
-            .await
-            .unwrap_or(Err(GetError::Timeout))
-    }
-
-    /// Takes the next item if there is one right now.
-    ///
-    /// # Errors
-    ///
-    /// [`GetError::Empty`], or [`GetError::ShutDown`] once shut down and empty.
-    ///
-    /// ```
-    /// use ambisync::{GetError, Queue};
-    /// let queue: Queue<u8> = Queue::unbounded();
-    /// assert_eq!(queue.try_get(), Err(GetError::Empty));
-    /// ```
-    pub fn try_get(&self) -> Result<T, GetError> {
-        self.take().unwrap_or(Err(GetError::Empty))
-    }
-
-    /// [`get`](OrderedQueue::get), blocking the thread.
-    ///
-    /// # Panics
-    ///
-    /// With the `tokio` feature, if it has to wait inside a tokio runtime.
-    ///
-    /// ```
-    /// let queue = ambisync::Queue::unbounded();
-    /// queue.try_put('x').unwrap();
-    /// assert_eq!(queue.get_blocking(), Ok('x'));
-    /// ```
-    #[track_caller]
-    pub fn get_blocking(&self) -> Result<T, GetError> {
-        self.get_deadline(None, "get_blocking")
-    }
-
-    /// [`get_timeout`](OrderedQueue::get_timeout), blocking the thread; needs
-    /// no runtime.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ambisync::{GetError, Queue};
-    /// let queue: Queue<u8> = Queue::unbounded();
-    /// assert_eq!(queue.get_timeout_blocking(Duration::from_millis(5)), Err(GetError::Timeout));
-    /// ```
-    #[track_caller]
-    pub fn get_timeout_blocking(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_deadline(deadline_after(timeout), "get_timeout_blocking")
-    }
-
-    #[track_caller]
-    fn get_deadline(&self, deadline: Option<Instant>, method: &'static str) -> Result<T, GetError> {
-        block_until(
-            &self.not_empty,
-            &self.waiters(Side::Getters),
-            deadline,
-            method,
-            || self.take(),
-        )
-        .unwrap_or(Err(GetError::Timeout))
+    /// `Some` once every item put was marked done.
+    fn all_done(&self) -> Option<()> {
+        (self.state().unfinished == 0).then_some(())
     }
 
     /// Marks one item taken with `get` as processed (Python `task_done`).
     ///
     /// # Errors
     ///
-    /// [`TaskDoneError`] when called more times than items were put.
+    /// [`TaskDoneError`] when called more times than items were put;
+    /// nothing changes then.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let queue = ambisync::Queue::unbounded();
@@ -503,101 +251,17 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
         let mut state = self.state();
         state.unfinished = state.unfinished.checked_sub(1).ok_or(TaskDoneError)?;
-        let wake_joiners = state.unfinished == 0 && state.waiting[Side::Joiners as usize] > 0;
+        let all_done = state.unfinished == 0;
         drop(state);
-        if wake_joiners {
-            self.all_done.notify(usize::MAX);
+        if all_done {
+            wake_all(&self.joiners);
         }
         Ok(())
     }
 
-    fn all_done(&self) -> Option<()> {
-        (self.state().unfinished == 0).then_some(())
-    }
-
-    /// Waits until every item ever put has been marked done with
-    /// [`task_done`](OrderedQueue::task_done).
-    ///
-    /// ```
-    /// # futures::executor::block_on(async {
-    /// let queue = ambisync::Queue::unbounded();
-    /// queue.put(1).await.unwrap();
-    /// queue.get().await.unwrap();
-    /// queue.task_done().unwrap();
-    /// queue.join().await;
-    /// # });
-    /// ```
-    pub async fn join(&self) {
-        crate::core::coop::proceed().await;
-        if self.all_done().is_none() {
-            wait_until(&self.all_done, &self.waiters(Side::Joiners), || {
-                self.all_done()
-            })
-            .await;
-        }
-    }
-
-    /// [`join`](OrderedQueue::join) for at most `timeout`; `true` if every
-    /// item was done.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// # #[tokio::main] async fn main() {
-    /// let queue = ambisync::Queue::unbounded();
-    /// queue.put(1).await.unwrap();
-    /// assert!(!queue.join_timeout(Duration::from_millis(5)).await);
-    /// # }
-    /// ```
-    #[cfg(feature = "tokio")]
-    pub async fn join_timeout(&self, timeout: Duration) -> bool {
-        crate::core::with_timeout(timeout, self.join())
-            .await
-            .is_some()
-    }
-
-    /// [`join`](OrderedQueue::join), blocking the thread.
-    ///
-    /// # Panics
-    ///
-    /// With the `tokio` feature, if it has to wait inside a tokio runtime.
-    ///
-    /// ```
-    /// let queue: ambisync::Queue<u8> = ambisync::Queue::unbounded();
-    /// queue.join_blocking(); // nothing was put
-    /// ```
-    #[track_caller]
-    pub fn join_blocking(&self) {
-        block_until(
-            &self.all_done,
-            &self.waiters(Side::Joiners),
-            None,
-            "join_blocking",
-            || self.all_done(),
-        );
-    }
-
-    /// [`join_timeout`](OrderedQueue::join_timeout), blocking the thread;
-    /// needs no runtime.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let queue = ambisync::Queue::unbounded();
-    /// queue.try_put(1).unwrap();
-    /// assert!(!queue.join_timeout_blocking(Duration::from_millis(5)));
-    /// ```
-    #[track_caller]
-    pub fn join_timeout_blocking(&self, timeout: Duration) -> bool {
-        block_until(
-            &self.all_done,
-            &self.waiters(Side::Joiners),
-            deadline_after(timeout),
-            "join_timeout_blocking",
-            || self.all_done(),
-        )
-        .is_some()
-    }
-
     /// How many items the queue holds.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let queue = ambisync::Queue::unbounded();
@@ -610,6 +274,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
 
     /// Whether the queue holds no items.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let queue: ambisync::Queue<()> = ambisync::Queue::unbounded();
     /// assert!(queue.is_empty());
@@ -619,6 +285,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     }
 
     /// Whether a bounded queue holds `maxsize` items (never for unbounded).
+    ///
+    /// # Examples
     ///
     /// ```
     /// let queue = ambisync::Queue::bounded(1);
@@ -631,6 +299,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
 
     /// The size limit; `None` for an unbounded queue.
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert_eq!(ambisync::Queue::<u8>::bounded(4).maxsize(), Some(4));
     /// ```
@@ -639,6 +309,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     }
 
     /// Items put and not yet marked done.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let queue = ambisync::Queue::unbounded();
@@ -654,6 +326,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// [`PutError::ShutDown`], gets return the remaining items and then fail
     /// with [`GetError::ShutDown`]; every waiting putter and getter wakes at once.
     ///
+    /// # Examples
+    ///
     /// ```
     /// use ambisync::{GetError, Queue};
     /// let queue = Queue::unbounded();
@@ -664,29 +338,16 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert_eq!(queue.try_get(), Err(GetError::ShutDown));
     /// ```
     pub fn shutdown(&self) {
-        let mut state = self.state();
-        state.shutdown = true;
-        let waiting = state.waiting;
-        drop(state);
-        self.wake_all(waiting);
-    }
-
-    /// Wakes every waiter of the sides that have any: after a shutdown.
-    fn wake_all(&self, waiting: [usize; 3]) {
-        for (side, event) in [
-            (Side::Getters, &self.not_empty),
-            (Side::Putters, &self.not_full),
-            (Side::Joiners, &self.all_done),
-        ] {
-            if waiting[side as usize] > 0 {
-                event.notify(usize::MAX);
-            }
-        }
+        self.state().shutdown = true;
+        wake_all(&self.getters);
+        wake_all(&self.putters);
     }
 
     /// Shuts the queue down and empties it (Python 3.13
     /// `shutdown(immediate=True)`): returns the items in the order gets would
     /// have returned them, and counts them as done, so `join` can return.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let queue = ambisync::Queue::unbounded();
@@ -700,17 +361,20 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         state.shutdown = true;
         let items = O::drain(&mut state.items);
         state.unfinished = state.unfinished.saturating_sub(items.len());
-        let mut waiting = state.waiting;
-        if state.unfinished > 0 {
-            // `join` still waits for items already taken.
-            waiting[Side::Joiners as usize] = 0;
-        }
+        // `join` still waits for items already taken.
+        let all_done = state.unfinished == 0;
         drop(state);
-        self.wake_all(waiting);
+        wake_all(&self.getters);
+        wake_all(&self.putters);
+        if all_done {
+            wake_all(&self.joiners);
+        }
         items
     }
 
     /// Whether the queue was shut down.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let queue: ambisync::Queue<u8> = ambisync::Queue::unbounded();
@@ -723,41 +387,51 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
 
     /// How many tasks and threads wait in `get` (a snapshot).
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert_eq!(ambisync::Queue::<u8>::unbounded().waiting_getters(), 0);
     /// ```
     pub fn waiting_getters(&self) -> usize {
-        self.state().waiting[Side::Getters as usize]
+        self.getters.len()
     }
 
     /// How many tasks and threads wait in `put` (a snapshot).
+    ///
+    /// # Examples
     ///
     /// ```
     /// assert_eq!(ambisync::Queue::<u8>::bounded(1).waiting_putters(), 0);
     /// ```
     pub fn waiting_putters(&self) -> usize {
-        self.state().waiting[Side::Putters as usize]
+        self.putters.len()
     }
+}
 
-    /// The items as a [`Stream`](futures_core::Stream): each `next()` is a
-    /// [`get`](OrderedQueue::get); the stream ends once the queue is shut
-    /// down and empty.
-    ///
-    /// ```
-    /// use futures::StreamExt;
-    /// # futures::executor::block_on(async {
-    /// let queue = ambisync::Queue::unbounded();
-    /// for n in 1..=3 {
-    ///     queue.put(n).await.unwrap();
-    /// }
-    /// queue.shutdown();
-    /// let items: Vec<i32> = queue.stream().collect().await;
-    /// assert_eq!(items, [1, 2, 3]);
-    /// # });
-    /// ```
-    pub fn stream(&self) -> QueueStream<'_, T, O> {
-        QueueStream::new(self)
+/// Wakes the oldest waiter of `list`, if anybody waits: for one item put,
+/// or one slot freed. A waiter joins its list before it looks at the state
+/// again, under the queue's mutex, so a change made under that mutex is
+/// either seen by the waiter or finds it in the list.
+fn notify_one(list: &LazyList) {
+    if let Some(list) = list.get() {
+        if list.anybody_waiting() {
+            list.notify(1);
+        }
     }
+}
+
+/// Wakes everybody in `list`: the queue was shut down, or every item is done.
+fn wake_all(list: &LazyList) {
+    if let Some(list) = list.get() {
+        if list.anybody_waiting() {
+            list.wake_all();
+        }
+    }
+}
+
+/// The list of a side, made on first use by a waiter.
+fn line(list: &LazyList) -> &WaitList {
+    list.get_or_init()
 }
 
 impl<T, O: QueueOrder<T>> fmt::Debug for OrderedQueue<T, O> {
@@ -769,9 +443,9 @@ impl<T, O: QueueOrder<T>> fmt::Debug for OrderedQueue<T, O> {
             .field("maxsize", &self.maxsize)
             .field("unfinished_tasks", &state.unfinished)
             .field("shutdown", &state.shutdown)
-            .field("waiting_getters", &state.waiting[Side::Getters as usize])
-            .field("waiting_putters", &state.waiting[Side::Putters as usize])
-            .field("waiting_joiners", &state.waiting[Side::Joiners as usize])
+            .field("waiting_getters", &self.getters.len())
+            .field("waiting_putters", &self.putters.len())
+            .field("waiting_joiners", &self.joiners.len())
             .finish()
     }
 }

@@ -1,17 +1,26 @@
 //! [`RLock`]: a reentrant lock owned by a task or a thread (Python `threading.RLock`).
 
-use std::fmt;
-use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+mod guard;
+mod op;
+pub(crate) mod owner;
 
-use crate::core::deadline_after;
-use crate::core::owner::{NOBODY, Owner};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use guard::{OwnedRLockGuard, RLockGuard};
+use op::RLockOp;
+use owner::{NOBODY, Owner};
+
 use crate::error::ReleaseError;
-use crate::lock::raw::RawLock;
+use crate::lock::raw::{AsRawLock, RawLock};
+#[cfg(feature = "tokio")]
+use crate::wait::Timed;
+use crate::wait::{Map, Waiting, block_on, block_on_untimed, deadline_after};
 
 /// One level held by a guard, in [`RLock::levels`].
-const GUARD_LEVEL: u64 = 1;
+pub(crate) const GUARD_LEVEL: u64 = 1;
 /// One level taken by a raw `acquire()`, in [`RLock::levels`].
 const RAW_LEVEL: u64 = 1 << 32;
 /// The guard levels' bits.
@@ -35,22 +44,45 @@ const GUARD_LEVELS: u64 = RAW_LEVEL - 1;
 ///   exclusion between such tasks; `RLock` there is for threads and for
 ///   re-entry within one task.
 ///
-/// Guards give shared access (`&T`), since the owner may hold several at once;
-/// put a `Cell`/`RefCell` or atomics inside for mutation.
+/// **Mutable data.** Guards give shared access (`&T`), since the owner may
+/// hold several at once. For the data a Python program keeps under an
+/// `RLock`, put a [`RefCell`](std::cell::RefCell) (or `Cell`, or atomics)
+/// inside: `RLock<T>` is `Sync` whenever `T` is `Send`, because only the
+/// owner can reach the value: a guard checks, each time it is dereferenced,
+/// that the caller owns the lock, and panics otherwise (a guard moved to
+/// another task or thread cannot be used there). A `RefCell` then reports a
+/// nested `borrow_mut` at run time, where a `Mutex` inside would deadlock.
+///
+/// # Examples
 ///
 /// ```
+/// use std::cell::RefCell;
+/// use std::sync::Arc;
 /// use ambisync::RLock;
 ///
-/// # futures::executor::block_on(async {
-/// let lock = RLock::new(vec![1, 2, 3]);
-/// let outer = lock.lock().await;
-/// let inner = lock.lock().await; // same owner: no deadlock
-/// assert_eq!(lock.recursion_count(), 2);
-/// assert_eq!(inner.len(), 3);
-/// drop(inner);
-/// drop(outer);
-/// assert!(!lock.is_locked());
-/// # });
+/// # #[tokio::main] async fn main() {
+/// // Python: `self.lock = threading.RLock(); self.items = []`
+/// let shared = Arc::new(RLock::new(RefCell::new(Vec::new())));
+///
+/// fn add(shared: &RLock<RefCell<Vec<u32>>>, item: u32) {
+///     let guard = shared.lock_blocking(); // re-entered by the caller below
+///     guard.borrow_mut().push(item);
+/// }
+///
+/// let task = {
+///     let shared = Arc::clone(&shared);
+///     tokio::task::spawn_blocking(move || {
+///         let outer = shared.lock_blocking();
+///         add(&shared, 1);
+///         add(&shared, 2);
+///         outer.borrow().len()
+///     })
+/// };
+/// assert_eq!(task.await.unwrap(), 2);
+/// let guard = shared.lock().await; // a task, holding the guard across .await
+/// tokio::task::yield_now().await;
+/// assert_eq!(*guard.borrow(), [1, 2]);
+/// # }
 /// ```
 pub struct RLock<T = ()> {
     /// Held while anybody owns the lock: waiting, fairness and wake-ups are
@@ -66,14 +98,43 @@ pub struct RLock<T = ()> {
     value: T,
 }
 
+// SAFETY: the value is reached only through `RLock::owned_value` (guards'
+// `Deref`, `Debug`), which checks that the caller owns the lock. One caller
+// owns it at a time: one thread, or one tokio task, whose polls never overlap
+// (the executor orders them). So `&T` is used by one thread at a time, with
+// happens-before between owners (the lock's acquire and release), which is
+// what `T: Send` allows. `get_mut` and `into_inner` need exclusive access.
+unsafe impl<T: Send> Sync for RLock<T> {}
+
+impl<T> AsRawLock for RLock<T> {
+    fn raw_lock(&self) -> &RawLock {
+        &self.raw
+    }
+}
+
 impl<T> RLock<T> {
     /// Creates an unlocked reentrant lock holding `value`.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::RLock::new(5);
     /// assert!(!lock.is_locked());
     /// ```
+    #[cfg(not(ambisync_loom))]
     pub const fn new(value: T) -> RLock<T> {
+        RLock {
+            raw: RawLock::new(),
+            owner: AtomicU64::new(NOBODY),
+            levels: AtomicU64::new(0),
+            value,
+        }
+    }
+
+    /// Creates an unlocked reentrant lock holding `value` (loom's atomics
+    /// have no `const` constructor).
+    #[cfg(ambisync_loom)]
+    pub fn new(value: T) -> RLock<T> {
         RLock {
             raw: RawLock::new(),
             owner: AtomicU64::new(NOBODY),
@@ -84,7 +145,16 @@ impl<T> RLock<T> {
 
     /// Takes the lock, or one more level of it if the caller owns it.
     ///
-    /// Cancel safe, like [`Lock::lock`](crate::Lock::lock).
+    /// The owner is the caller when the lock is taken, not when the wait
+    /// began: without task identity, a task of a multi-threaded executor may
+    /// resume on another thread, which then holds the lock.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe. A future dropped before it took the lock holds nothing,
+    /// and a wake-up it had received goes to the next waiter.
+    ///
+    /// # Examples
     ///
     /// ```
     /// # futures::executor::block_on(async {
@@ -94,27 +164,34 @@ impl<T> RLock<T> {
     /// assert_eq!(lock.recursion_count(), 2);
     /// # });
     /// ```
-    pub async fn lock(&self) -> RLockGuard<'_, T> {
-        crate::core::coop::proceed().await;
-        self.take_level(GUARD_LEVEL).await;
-        RLockGuard { lock: self }
+    pub fn lock(&self) -> impl Future<Output = RLockGuard<'_, T>> {
+        Waiting::new(self.lock_op())
     }
 
-    /// Takes one level (`GUARD_LEVEL` or `RAW_LEVEL`), waiting for the lock
-    /// if another caller owns it.
-    async fn take_level(&self, level: u64) {
-        if self.try_take_level(Owner::current(), level, true) {
-            return;
-        }
-        self.raw.lock().await;
-        // The owner is the caller when the lock is taken, not when the wait
-        // began: without task identity, a task of a multi-threaded executor
-        // may resume on another thread, which then holds the lock and must be
-        // able to re-enter it.
-        self.adopt(Owner::current(), level);
+    fn lock_op(&self) -> impl crate::wait::WaitOp<Output = RLockGuard<'_, T>> {
+        Map::new(RLockOp::new(self, GUARD_LEVEL), RLockGuard::adopt)
+    }
+
+    fn owned_lock_op(
+        self: &Arc<Self>,
+    ) -> impl crate::wait::WaitOp<Output = OwnedRLockGuard<T>> + use<T> {
+        Map::new(
+            RLockOp::new(Arc::clone(self), GUARD_LEVEL),
+            OwnedRLockGuard::adopt,
+        )
     }
 
     /// [`lock`](RLock::lock) for at most `timeout`; `None` if it timed out.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`lock`](RLock::lock).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime with its timer enabled.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -124,15 +201,17 @@ impl<T> RLock<T> {
     /// # }
     /// ```
     #[cfg(feature = "tokio")]
-    pub async fn lock_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_, T>> {
-        crate::core::coop::proceed().await;
-        if self.try_take_level(Owner::current(), GUARD_LEVEL, true) {
-            return Some(RLockGuard { lock: self });
-        }
-        crate::core::with_timeout(timeout, self.lock()).await
+    #[track_caller]
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Option<RLockGuard<'_, T>>> {
+        Timed::new(self.lock_op(), timeout)
     }
 
     /// Takes the lock (or one more level) if that needs no waiting.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::RLock::new(());
@@ -144,15 +223,19 @@ impl<T> RLock<T> {
     /// # drop(held);
     /// ```
     pub fn try_lock(&self) -> Option<RLockGuard<'_, T>> {
-        self.try_take_level(Owner::current(), GUARD_LEVEL, false)
-            .then(|| RLockGuard { lock: self })
+        self.try_take_level(GUARD_LEVEL)
+            .then(|| RLockGuard::adopt(self))
     }
 
     /// [`lock`](RLock::lock), blocking the thread.
     ///
     /// # Panics
     ///
-    /// With the `tokio` feature, if it has to wait inside a tokio runtime.
+    /// With the `tokio` feature, when called on a thread that runs a tokio
+    /// runtime (use [`lock`](RLock::lock) there): always in debug builds,
+    /// when it would have to wait in release builds.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::RLock::new(());
@@ -162,11 +245,17 @@ impl<T> RLock<T> {
     /// ```
     #[track_caller]
     pub fn lock_blocking(&self) -> RLockGuard<'_, T> {
-        self.lock_deadline(None, "lock_blocking")
-            .expect("waiting without a deadline cannot time out")
+        block_on_untimed(self.lock_op(), "lock_blocking")
     }
 
-    /// [`lock_timeout`](RLock::lock_timeout), blocking the thread; needs no runtime.
+    /// [`lock_timeout`](RLock::lock_timeout), blocking the thread; needs no
+    /// runtime.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_blocking`](RLock::lock_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -175,38 +264,135 @@ impl<T> RLock<T> {
     /// ```
     #[track_caller]
     pub fn lock_timeout_blocking(&self, timeout: Duration) -> Option<RLockGuard<'_, T>> {
-        self.lock_deadline(deadline_after(timeout), "lock_timeout_blocking")
+        block_on(
+            self.lock_op(),
+            deadline_after(timeout),
+            "lock_timeout_blocking",
+        )
     }
 
-    #[track_caller]
-    fn lock_deadline(
-        &self,
-        deadline: Option<Instant>,
-        method: &'static str,
-    ) -> Option<RLockGuard<'_, T>> {
-        self.take_level_deadline(GUARD_LEVEL, deadline, method)
-            .then(|| RLockGuard { lock: self })
+    /// [`lock`](RLock::lock) with a guard that owns an `Arc` of the lock, to
+    /// hold in a spawned task.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`lock`](RLock::lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// # #[tokio::main] async fn main() {
+    /// let lock = Arc::new(ambisync::RLock::new(5));
+    /// let task = tokio::spawn({
+    ///     let lock = Arc::clone(&lock);
+    ///     async move {
+    ///         let guard = lock.lock_owned().await;
+    ///         tokio::task::yield_now().await;
+    ///         *guard
+    ///     }
+    /// });
+    /// assert_eq!(task.await.unwrap(), 5);
+    /// # }
+    /// ```
+    pub fn lock_owned(self: &Arc<Self>) -> impl Future<Output = OwnedRLockGuard<T>> + use<T> {
+        Waiting::new(self.owned_lock_op())
     }
 
+    /// [`lock_owned`](RLock::lock_owned) for at most `timeout`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`lock`](RLock::lock).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime with its timer enabled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// # #[tokio::main] async fn main() {
+    /// let lock = Arc::new(ambisync::RLock::new(()));
+    /// assert!(lock.lock_owned_timeout(Duration::from_millis(5)).await.is_some());
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
     #[track_caller]
-    fn take_level_deadline(
-        &self,
-        level: u64,
-        deadline: Option<Instant>,
-        method: &'static str,
-    ) -> bool {
-        let me = Owner::current();
-        if self.try_take_level(me, level, true) {
-            return true;
-        }
-        if !self.raw.lock_deadline(deadline, method) {
-            return false;
-        }
-        self.adopt(me, level);
-        true
+    pub fn lock_owned_timeout(
+        self: &Arc<Self>,
+        timeout: Duration,
+    ) -> impl Future<Output = Option<OwnedRLockGuard<T>>> + use<T> {
+        Timed::new(self.owned_lock_op(), timeout)
+    }
+
+    /// [`try_lock`](RLock::try_lock) with an owned guard.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let lock = Arc::new(ambisync::RLock::new(()));
+    /// let a = lock.try_lock_owned().unwrap();
+    /// let b = lock.try_lock_owned().unwrap(); // re-entry
+    /// assert_eq!(lock.recursion_count(), 2);
+    /// # drop((a, b));
+    /// ```
+    pub fn try_lock_owned(self: &Arc<Self>) -> Option<OwnedRLockGuard<T>> {
+        self.try_take_level(GUARD_LEVEL)
+            .then(|| OwnedRLockGuard::adopt(Arc::clone(self)))
+    }
+
+    /// [`lock_blocking`](RLock::lock_blocking) with an owned guard.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_blocking`](RLock::lock_blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let lock = Arc::new(ambisync::RLock::new(()));
+    /// let guard = lock.lock_owned_blocking();
+    /// assert!(lock.is_owned());
+    /// # drop(guard);
+    /// ```
+    #[track_caller]
+    pub fn lock_owned_blocking(self: &Arc<Self>) -> OwnedRLockGuard<T> {
+        block_on_untimed(self.owned_lock_op(), "lock_owned_blocking")
+    }
+
+    /// [`lock_timeout_blocking`](RLock::lock_timeout_blocking) with an owned
+    /// guard.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_blocking`](RLock::lock_blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// let lock = Arc::new(ambisync::RLock::new(()));
+    /// assert!(lock.lock_owned_timeout_blocking(Duration::from_millis(5)).is_some());
+    /// ```
+    #[track_caller]
+    pub fn lock_owned_timeout_blocking(
+        self: &Arc<Self>,
+        timeout: Duration,
+    ) -> Option<OwnedRLockGuard<T>> {
+        block_on(
+            self.owned_lock_op(),
+            deadline_after(timeout),
+            "lock_owned_timeout_blocking",
+        )
     }
 
     /// Whether anybody holds the lock.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::RLock::new(());
@@ -219,6 +405,8 @@ impl<T> RLock<T> {
     }
 
     /// Whether the caller (this task, else this thread) owns the lock.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::RLock::new(());
@@ -235,6 +423,8 @@ impl<T> RLock<T> {
 
     /// How many levels the caller holds; 0 when it is not the owner.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let lock = ambisync::RLock::new(());
     /// assert_eq!(lock.recursion_count(), 0);
@@ -250,12 +440,14 @@ impl<T> RLock<T> {
     }
 
     /// Every level of the current hold, guards' and raw ones.
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         let levels = self.levels.load(Ordering::Acquire);
         (levels & GUARD_LEVELS) as usize + (levels / RAW_LEVEL) as usize
     }
 
     /// How many tasks and threads are waiting to take the lock (a snapshot).
+    ///
+    /// # Examples
     ///
     /// ```
     /// assert_eq!(ambisync::RLock::new(()).waiters(), 0);
@@ -265,6 +457,8 @@ impl<T> RLock<T> {
     }
 
     /// The value, through exclusive access (no locking needed).
+    ///
+    /// # Examples
     ///
     /// ```
     /// let mut lock = ambisync::RLock::new(1);
@@ -277,6 +471,8 @@ impl<T> RLock<T> {
 
     /// Consumes the lock and returns its value.
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert_eq!(ambisync::RLock::new(7).into_inner(), 7);
     /// ```
@@ -284,17 +480,19 @@ impl<T> RLock<T> {
         self.value
     }
 
-    /// Takes one `level` for `me` without waiting: re-entry if `me` owns it,
-    /// else only if the lock is free (and, when `fair`, nobody starves).
-    fn try_take_level(&self, me: Owner, level: u64, fair: bool) -> bool {
+    /// The value, if the caller owns the lock (see the `Sync` impl).
+    pub(crate) fn owned_value(&self) -> Option<&T> {
+        (self.owner.load(Ordering::Acquire) == Owner::current().0).then_some(&self.value)
+    }
+
+    /// Takes one `level` for the caller without waiting: re-entry if it owns
+    /// the lock, else only if the lock is free.
+    fn try_take_level(&self, level: u64) -> bool {
+        let me = Owner::current();
         if self.owner.load(Ordering::Acquire) == me.0 && self.reenter(me, level) {
             return true;
         }
-        let taken = if fair {
-            self.raw.try_lock_fair()
-        } else {
-            self.raw.try_lock()
-        };
+        let taken = self.raw.try_lock();
         if taken {
             self.adopt(me, level);
         }
@@ -323,14 +521,14 @@ impl<T> RLock<T> {
         true
     }
     /// Makes `me` the owner of the lock it has just taken, with `levels`.
-    fn adopt(&self, me: Owner, levels: u64) {
+    pub(crate) fn adopt(&self, me: Owner, levels: u64) {
         self.owner.store(me.0, Ordering::Relaxed);
         self.levels.store(levels, Ordering::Release);
     }
 
     /// Gives up one `level`; the last level of the hold frees the lock and
     /// wakes a waiter.
-    fn drop_level(&self, level: u64) {
+    pub(crate) fn drop_level(&self, level: u64) {
         let before = self.levels.fetch_sub(level, Ordering::Release);
         if before == level {
             self.free();
@@ -345,7 +543,7 @@ impl<T> RLock<T> {
 
     /// Gives up every level at once (a condition wait); returns them. The
     /// caller holds a guard, so the hold cannot end under it.
-    fn unlock_all(&self) -> u64 {
+    pub(crate) fn unlock_all(&self) -> u64 {
         let levels = self.levels.swap(0, Ordering::AcqRel);
         self.free();
         levels
@@ -372,6 +570,12 @@ fn add_level(levels: u64, level: u64) -> u64 {
 impl RLock<()> {
     /// Acquires one level without a guard; pair it with [`release`](RLock::release).
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`lock`](RLock::lock).
+    ///
+    /// # Examples
+    ///
     /// ```
     /// # futures::executor::block_on(async {
     /// let lock = ambisync::RLock::default();
@@ -382,12 +586,17 @@ impl RLock<()> {
     /// assert!(!lock.is_locked());
     /// # });
     /// ```
-    pub async fn acquire(&self) {
-        crate::core::coop::proceed().await;
-        self.take_level(RAW_LEVEL).await;
+    pub fn acquire(&self) -> impl Future<Output = ()> {
+        Waiting::new(self.acquire_op())
+    }
+
+    fn acquire_op(&self) -> impl crate::wait::WaitOp<Output = ()> {
+        Map::new(RLockOp::new(self, RAW_LEVEL), |_| ())
     }
 
     /// Acquires one level if that needs no waiting; `true` when it did.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::RLock::default();
@@ -396,10 +605,20 @@ impl RLock<()> {
     /// assert_eq!(lock.recursion_count(), 2);
     /// ```
     pub fn try_acquire(&self) -> bool {
-        self.try_take_level(Owner::current(), RAW_LEVEL, false)
+        self.try_take_level(RAW_LEVEL)
     }
 
     /// Acquires one level within `timeout`; `true` when it did.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`lock`](RLock::lock).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime with its timer enabled.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -409,17 +628,19 @@ impl RLock<()> {
     /// # }
     /// ```
     #[cfg(feature = "tokio")]
-    pub async fn acquire_timeout(&self, timeout: Duration) -> bool {
-        crate::core::coop::proceed().await;
-        if self.try_take_level(Owner::current(), RAW_LEVEL, true) {
-            return true;
-        }
-        crate::core::with_timeout(timeout, self.take_level(RAW_LEVEL))
-            .await
-            .is_some()
+    #[track_caller]
+    pub fn acquire_timeout(&self, timeout: Duration) -> impl Future<Output = bool> {
+        let acquiring = Timed::new(self.acquire_op(), timeout);
+        async move { acquiring.await.is_some() }
     }
 
     /// Acquires one level, blocking the thread.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_blocking`](RLock::lock_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// let lock = ambisync::RLock::default();
@@ -428,11 +649,17 @@ impl RLock<()> {
     /// ```
     #[track_caller]
     pub fn acquire_blocking(&self) {
-        self.take_level_deadline(RAW_LEVEL, None, "acquire_blocking");
+        block_on_untimed(self.acquire_op(), "acquire_blocking");
     }
 
     /// Acquires one level, blocking the thread for at most `timeout`; `true`
     /// when it did.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_blocking`](RLock::lock_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -441,11 +668,12 @@ impl RLock<()> {
     /// ```
     #[track_caller]
     pub fn acquire_timeout_blocking(&self, timeout: Duration) -> bool {
-        self.take_level_deadline(
-            RAW_LEVEL,
+        block_on(
+            self.acquire_op(),
             deadline_after(timeout),
             "acquire_timeout_blocking",
         )
+        .is_some()
     }
 
     /// Releases one level that the caller took with `acquire` (in any form).
@@ -458,6 +686,8 @@ impl RLock<()> {
     ///
     /// [`ReleaseError::NotOwner`] unless the caller owns the lock and holds a
     /// level taken with `acquire`; nothing changes then.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use ambisync::{RLock, ReleaseError};
@@ -497,109 +727,19 @@ impl<T> From<T> for RLock<T> {
 
 impl<T: fmt::Debug> fmt::Debug for RLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RLock")
-            .field(
-                "owner",
-                &Owner::describe(self.owner.load(Ordering::Relaxed)),
-            )
-            .field("count", &self.count())
-            .field("waiters", &self.waiters())
-            .field("value", &self.value)
-            .finish()
-    }
-}
-
-/// One level of an [`RLock`], giving shared access to its value; dropping it
-/// gives the level back.
-///
-/// The guard is `Send` (when `T: Sync`) so that a task can hold it across
-/// `.await`; it should be dropped by the task or thread that took it.
-///
-/// ```
-/// let lock = ambisync::RLock::new(String::from("hi"));
-/// let guard = lock.lock_blocking();
-/// assert_eq!(guard.len(), 2);
-/// ```
-#[must_use = "the level is given back as soon as the guard is dropped"]
-pub struct RLockGuard<'a, T> {
-    lock: &'a RLock<T>,
-}
-
-impl<'a, T> RLockGuard<'a, T> {
-    /// The lock this guard holds a level of.
-    ///
-    /// ```
-    /// let lock = ambisync::RLock::new(());
-    /// let guard = lock.lock_blocking();
-    /// assert!(std::ptr::eq(guard.rlock(), &lock));
-    /// ```
-    pub fn rlock(&self) -> &'a RLock<T> {
-        self.lock
-    }
-}
-
-impl<T> Deref for RLockGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.lock.value
-    }
-}
-
-impl<T> Drop for RLockGuard<'_, T> {
-    fn drop(&mut self) {
-        self.lock.drop_level(GUARD_LEVEL);
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for RLockGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-// What a `Condition` needs: release every level, restore them afterwards.
-
-impl<'a, T> crate::condition::sealed::Sealed for RLockGuard<'a, T> {
-    type Unlocked = UnlockedRLock<'a, T>;
-    fn levels(&self) -> usize {
-        self.lock.count()
-    }
-    fn unlock(self) -> Self::Unlocked {
-        let lock = self.lock;
-        std::mem::forget(self);
-        let levels = lock.unlock_all();
-        UnlockedRLock { lock, levels }
-    }
-}
-
-impl<T> crate::condition::ConditionGuard for RLockGuard<'_, T> {}
-
-/// An [`RLock`] fully released by a condition wait, with the levels to restore.
-#[doc(hidden)]
-pub struct UnlockedRLock<'a, T> {
-    lock: &'a RLock<T>,
-    levels: u64,
-}
-
-impl<T> fmt::Debug for UnlockedRLock<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnlockedRLock")
-            .field("levels", &self.levels)
-            .finish()
-    }
-}
-
-impl<'a, T> crate::condition::sealed::Unlocked for UnlockedRLock<'a, T> {
-    type Guard = RLockGuard<'a, T>;
-    fn raw(&self) -> &RawLock {
-        &self.lock.raw
-    }
-    fn relocked(self) -> Self::Guard {
-        // One guard comes back; it stands for all the levels restored, the
-        // others belonging to guards the owner still holds. They go to the
-        // caller that relocks (as in `lock`), which is the one that waited
-        // unless a task resumed on another thread without task identity.
-        self.lock.adopt(Owner::current(), self.levels);
-        RLockGuard { lock: self.lock }
+        let mut out = f.debug_struct("RLock");
+        out.field(
+            "owner",
+            &Owner::describe(self.owner.load(Ordering::Relaxed)),
+        )
+        .field("count", &self.count())
+        .field("waiters", &self.waiters());
+        // The value only for its owner (see the `Sync` impl): a caller that
+        // can take a level now.
+        match self.try_lock() {
+            Some(guard) => out.field("value", &&*guard),
+            None => out.field("value", &format_args!("<locked>")),
+        };
+        out.finish()
     }
 }

@@ -1,75 +1,28 @@
 //! [`Condition`]: wait for a change made under a lock (Python `threading.Condition`).
+//!
+//! The condition depends on the locks, never the reverse: `guards.rs` says
+//! what it needs of each guard type, with what the locks open at `pub(crate)`
+//! level; `op.rs` holds the two waiting operations.
+
+mod guards;
+mod op;
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use event_listener::{Listener, listener};
+pub use guards::ConditionGuard;
+use op::{CondWait, CondWaitFor};
 
-use crate::core::{Registration, Signal, deadline_after};
-
-pub(crate) mod sealed {
-    use crate::lock::raw::RawLock;
-
-    /// Implemented by the guards a condition can wait with.
-    pub trait Sealed: Sized {
-        /// The lock, unlocked, able to lock again.
-        type Unlocked: Unlocked<Guard = Self>;
-        /// How many levels the guard's owner holds (1 but for an `RLock`).
-        fn levels(&self) -> usize {
-            1
-        }
-        /// Releases the lock (for an `RLock`, every level the owner holds).
-        fn unlock(self) -> Self::Unlocked;
-    }
-
-    /// A lock released by a condition wait, to be locked again.
-    pub trait Unlocked {
-        type Guard;
-        /// The lock to take again.
-        fn raw(&self) -> &RawLock;
-        /// The guard back, once the caller has taken [`raw`](Self::raw)
-        /// again; restores what `unlock` released.
-        fn relocked(self) -> Self::Guard;
-    }
-}
-
-use sealed::{Sealed, Unlocked};
-
-/// A guard that a [`Condition`] can wait with: [`LockGuard`](crate::LockGuard),
-/// [`OwnedLockGuard`](crate::OwnedLockGuard) and [`RLockGuard`](crate::RLockGuard).
-///
-/// ```
-/// fn takes_any_guard<G: ambisync::ConditionGuard>(_: G) {}
-/// let lock = ambisync::Lock::new(());
-/// takes_any_guard(lock.lock_blocking());
-/// ```
-pub trait ConditionGuard: Sealed {}
-
-/// Passes a consumed notification on to another waiter unless disarmed: a
-/// notified waiter dropped while it locks again must not swallow the wake-up.
-struct PassOn<'a>(Option<&'a Signal>);
-
-impl PassOn<'_> {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for PassOn<'_> {
-    fn drop(&mut self) {
-        if let Some(signal) = self.0 {
-            signal.notify_additional(1);
-        }
-    }
-}
+#[cfg(feature = "tokio")]
+use crate::wait::Timed;
+use crate::wait::{LazyList, WaitList, Waiting, block_on, block_on_untimed, deadline_after};
 
 /// A condition variable for tasks and threads: wait until another task or
 /// thread changes some state under a lock and notifies.
 ///
 /// A wait takes the guard, releases the lock, waits for a notification and
 /// locks again before it returns the guard. It works with a [`Lock`](crate::Lock)
-/// guard, an owned one, and an [`RLock`](crate::RLock) guard, for which every
-/// level the owner holds is released while waiting and restored afterwards.
+/// guard, an owned one, and an [`RLock`](crate::RLock) guard.
 ///
 /// Semantics (those of Python, made cancel safe):
 /// - [`notify(n)`](Condition::notify) wakes up to `n` of the waiters that are
@@ -82,6 +35,15 @@ impl Drop for PassOn<'_> {
 /// - Wake-ups are exact, but as everywhere, re-check the condition after a
 ///   wait (or use [`wait_for`](Condition::wait_for)): another task may have
 ///   changed the state between the notification and the relock.
+///
+/// **With an `RLock`.** A blocking wait releases every level the owner holds
+/// and restores them all (Python). An async wait must be able to give the
+/// levels back if its future is dropped half-way, which it cannot do for
+/// levels held by other guards: it refuses (panics) when the owner holds more
+/// than the one level of the guard it is given. Release the outer levels
+/// first, or wait with a blocking form (in `spawn_blocking`).
+///
+/// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
@@ -102,24 +64,54 @@ impl Drop for PassOn<'_> {
 /// ```
 #[derive(Default)]
 pub struct Condition {
-    signal: Signal,
+    waiters: LazyList,
 }
 
 impl Condition {
     /// Creates a condition with no waiters.
     ///
+    /// # Examples
+    ///
     /// ```
     /// let cond = ambisync::Condition::new();
     /// assert_eq!(cond.notify_all(), 0);
     /// ```
+    #[cfg(not(ambisync_loom))]
     pub const fn new() -> Condition {
         Condition {
-            signal: Signal::new(),
+            waiters: LazyList::new(),
         }
+    }
+
+    /// Creates a condition with no waiters (loom's model tests).
+    #[cfg(ambisync_loom)]
+    pub fn new() -> Condition {
+        Condition {
+            waiters: LazyList::new(),
+        }
+    }
+
+    fn list(&self) -> &WaitList {
+        self.waiters.get_or_init()
     }
 
     /// Releases the guard's lock, waits for a notification, locks again and
     /// returns the guard.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe. Dropped before it was notified, the future just stops
+    /// waiting (the lock stays released: the guard went into the wait).
+    /// Dropped after it was notified but before it had the lock back, it
+    /// passes the notification to the next waiter.
+    ///
+    /// # Panics
+    ///
+    /// When given an [`RLock`](crate::RLock) guard whose owner holds more
+    /// levels than that one (see the type's docs); panics at once, before
+    /// anything changes.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::sync::Arc;
@@ -145,24 +137,24 @@ impl Condition {
     #[track_caller]
     pub fn wait<G: ConditionGuard>(&self, guard: G) -> impl Future<Output = G> {
         refuse_nested_levels(&guard, "wait");
-        async move {
-            crate::core::coop::proceed().await;
-            // Listen before registering: a waiter that `notify` can count
-            // must already be able to receive the notification.
-            let listener = self.signal.event.listen();
-            let registration = Registration::new(&self.signal);
-            let unlocked = guard.unlock();
-            listener.await;
-            drop(registration);
-            let pass_on = PassOn(Some(&self.signal));
-            let guard = relock(unlocked).await;
-            pass_on.disarm();
-            guard
-        }
+        let waiting = Waiting::new(CondWait::new(self, guard));
+        async move { waiting.await.0 }
     }
 
     /// [`wait`](Condition::wait) for at most `timeout`; the lock is taken
     /// again either way. The `bool` is `false` when the wait timed out.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`wait`](Condition::wait). A notification that
+    /// arrives as the timeout expires is used (the result says `true`).
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Condition::wait), and outside a tokio runtime with its
+    /// timer enabled.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -181,25 +173,22 @@ impl Condition {
         timeout: Duration,
     ) -> impl Future<Output = (G, bool)> {
         refuse_nested_levels(&guard, "wait_timeout");
-        async move {
-            crate::core::coop::proceed().await;
-            let mut listener = self.signal.event.listen();
-            let registration = Registration::new(&self.signal);
-            let unlocked = guard.unlock();
-            // On expiry the listener is dropped: a notification that arrived
-            // at that very moment, unconsumed, passes on to another waiter.
-            let notified = tokio::time::timeout(timeout, &mut listener).await.is_ok();
-            drop(listener);
-            drop(registration);
-            let pass_on = PassOn(notified.then_some(&self.signal));
-            let guard = relock(unlocked).await;
-            pass_on.disarm();
-            (guard, notified)
-        }
+        let waiting = Timed::new(CondWait::new(self, guard), timeout);
+        async move { waiting.await.expect(RELOCKS) }
     }
 
     /// Waits until `predicate` holds, re-checking it (under the lock) after
     /// every wake-up; returns at once if it already holds.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`wait`](Condition::wait).
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Condition::wait).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use ambisync::{Condition, Lock};
@@ -212,21 +201,28 @@ impl Condition {
     #[track_caller]
     pub fn wait_for<G: ConditionGuard>(
         &self,
-        mut guard: G,
-        mut predicate: impl FnMut(&mut G) -> bool,
+        guard: G,
+        predicate: impl FnMut(&mut G) -> bool,
     ) -> impl Future<Output = G> {
         refuse_nested_levels(&guard, "wait_for");
-        async move {
-            while !predicate(&mut guard) {
-                guard = self.wait(guard).await;
-            }
-            guard
-        }
+        let waiting = Waiting::new(CondWaitFor::new(self, guard, predicate));
+        async move { waiting.await.0 }
     }
 
     /// [`wait_for`](Condition::wait_for) with one `timeout` for the whole call,
     /// however often the predicate is re-checked. The `bool` is the
     /// predicate's last value.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`wait`](Condition::wait).
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Condition::wait), and outside a tokio runtime with its
+    /// timer enabled.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -244,37 +240,25 @@ impl Condition {
     #[track_caller]
     pub fn wait_for_timeout<G: ConditionGuard>(
         &self,
-        mut guard: G,
+        guard: G,
         timeout: Duration,
-        mut predicate: impl FnMut(&mut G) -> bool,
+        predicate: impl FnMut(&mut G) -> bool,
     ) -> impl Future<Output = (G, bool)> {
         refuse_nested_levels(&guard, "wait_for_timeout");
-        async move {
-            let deadline = tokio::time::Instant::now().checked_add(timeout);
-            loop {
-                if predicate(&mut guard) {
-                    return (guard, true);
-                }
-                let remaining = match deadline {
-                    Some(deadline) => {
-                        deadline.saturating_duration_since(tokio::time::Instant::now())
-                    }
-                    None => timeout,
-                };
-                if remaining.is_zero() {
-                    return (guard, false);
-                }
-                guard = self.wait_timeout(guard, remaining).await.0;
-            }
-        }
+        let waiting = Timed::new(CondWaitFor::new(self, guard, predicate), timeout);
+        async move { waiting.await.expect(RELOCKS) }
     }
 
-    /// [`wait`](Condition::wait), blocking the thread.
+    /// [`wait`](Condition::wait), blocking the thread. With an
+    /// [`RLock`](crate::RLock) guard, every level the owner holds is released
+    /// while waiting and restored after (Python).
     ///
     /// # Panics
     ///
-    /// With the `tokio` feature, when called inside a tokio runtime (use
-    /// [`wait`](Condition::wait) there).
+    /// With the `tokio` feature, when called on a thread that runs a tokio
+    /// runtime (use [`wait`](Condition::wait) there).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::sync::Arc;
@@ -295,11 +279,17 @@ impl Condition {
     /// ```
     #[track_caller]
     pub fn wait_blocking<G: ConditionGuard>(&self, guard: G) -> G {
-        self.wait_deadline(guard, None, "wait_blocking").0
+        block_on_untimed(CondWait::new(self, guard), "wait_blocking").0
     }
 
     /// [`wait_timeout`](Condition::wait_timeout), blocking the thread; needs
     /// no runtime.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait_blocking`](Condition::wait_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -314,10 +304,21 @@ impl Condition {
         guard: G,
         timeout: Duration,
     ) -> (G, bool) {
-        self.wait_deadline(guard, deadline_after(timeout), "wait_timeout_blocking")
+        block_on(
+            CondWait::new(self, guard),
+            deadline_after(timeout),
+            "wait_timeout_blocking",
+        )
+        .expect(RELOCKS)
     }
 
     /// [`wait_for`](Condition::wait_for), blocking the thread.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait_blocking`](Condition::wait_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use ambisync::{Condition, Lock};
@@ -328,17 +329,24 @@ impl Condition {
     #[track_caller]
     pub fn wait_for_blocking<G: ConditionGuard>(
         &self,
-        mut guard: G,
-        mut predicate: impl FnMut(&mut G) -> bool,
+        guard: G,
+        predicate: impl FnMut(&mut G) -> bool,
     ) -> G {
-        while !predicate(&mut guard) {
-            guard = self.wait_deadline(guard, None, "wait_for_blocking").0;
-        }
-        guard
+        block_on_untimed(
+            CondWaitFor::new(self, guard, predicate),
+            "wait_for_blocking",
+        )
+        .0
     }
 
     /// [`wait_for_timeout`](Condition::wait_for_timeout), blocking the thread;
     /// needs no runtime.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait_blocking`](Condition::wait_blocking).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -351,63 +359,40 @@ impl Condition {
     #[track_caller]
     pub fn wait_for_timeout_blocking<G: ConditionGuard>(
         &self,
-        mut guard: G,
-        timeout: Duration,
-        mut predicate: impl FnMut(&mut G) -> bool,
-    ) -> (G, bool) {
-        let deadline = deadline_after(timeout);
-        loop {
-            if predicate(&mut guard) {
-                return (guard, true);
-            }
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                return (guard, false);
-            }
-            guard = self
-                .wait_deadline(guard, deadline, "wait_for_timeout_blocking")
-                .0;
-        }
-    }
-
-    #[track_caller]
-    fn wait_deadline<G: ConditionGuard>(
-        &self,
         guard: G,
-        deadline: Option<Instant>,
-        method: &'static str,
+        timeout: Duration,
+        predicate: impl FnMut(&mut G) -> bool,
     ) -> (G, bool) {
-        crate::core::runtime::assert_may_block(method);
-        listener!(self.signal.event => listener);
-        let registration = Registration::new(&self.signal);
-        let unlocked = guard.unlock();
-        let notified = match deadline {
-            None => {
-                listener.wait();
-                true
-            }
-            // On expiry the listener removes itself; `Some` means it was
-            // notified in that race, and the wake-up is ours.
-            Some(deadline) => listener.wait_deadline(deadline).is_some(),
-        };
-        drop(registration);
-        unlocked.raw().lock_deadline(None, method);
-        (unlocked.relocked(), notified)
+        block_on(
+            CondWaitFor::new(self, guard, predicate),
+            deadline_after(timeout),
+            "wait_for_timeout_blocking",
+        )
+        .expect(RELOCKS)
     }
 
-    /// Wakes up to `n` current waiters; returns how many it woke.
+    /// Wakes up to `n` current waiters, oldest first; returns how many it
+    /// woke.
     ///
     /// Python requires the lock to be held while notifying; here it is not
     /// required, but holding it is what makes "current waiters" meaningful.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let cond = ambisync::Condition::new();
     /// assert_eq!(cond.notify(3), 0); // nobody waits
     /// ```
     pub fn notify(&self, n: usize) -> usize {
-        self.signal.notify_additional(n)
+        match self.waiters.get() {
+            Some(list) if n > 0 && list.anybody_waiting() => list.notify(n),
+            _ => 0,
+        }
     }
 
     /// Wakes one current waiter; `true` if there was one.
+    ///
+    /// # Examples
     ///
     /// ```
     /// assert!(!ambisync::Condition::new().notify_one());
@@ -418,28 +403,33 @@ impl Condition {
 
     /// Wakes every current waiter; returns how many it woke.
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert_eq!(ambisync::Condition::new().notify_all(), 0);
     /// ```
     pub fn notify_all(&self) -> usize {
-        self.signal.notify_all()
+        match self.waiters.get() {
+            Some(list) if list.anybody_waiting() => list.wake_all(),
+            _ => 0,
+        }
     }
 
     /// How many tasks and threads are waiting for a notification (a snapshot).
+    ///
+    /// # Examples
     ///
     /// ```
     /// assert_eq!(ambisync::Condition::new().waiters(), 0);
     /// ```
     pub fn waiters(&self) -> usize {
-        self.signal.waiting()
+        self.waiters.len()
     }
 }
 
-/// Locks again what a wait released.
-async fn relock<U: Unlocked>(unlocked: U) -> U::Guard {
-    unlocked.raw().lock().await;
-    unlocked.relocked()
-}
+/// Why a timed condition wait always has a result: at the deadline it stops
+/// waiting for a notification and takes the lock back, without a deadline.
+const RELOCKS: &str = "a condition wait takes the lock back before it returns";
 
 /// Refuses an async wait with a guard whose owner holds more levels of an
 /// `RLock` than that guard: a wait releases them all, and if its future were

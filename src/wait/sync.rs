@@ -14,7 +14,7 @@ pub(crate) use std::{
 };
 
 #[cfg(not(ambisync_loom))]
-pub(crate) use parking_lot::Mutex;
+pub(crate) use parking_lot::{Mutex, MutexGuard};
 
 /// std's mutex with parking_lot's `lock()` signature. Under contention it
 /// spins longer than parking_lot's before sleeping, which suits a lock held
@@ -38,6 +38,9 @@ impl<T> SpinningMutex<T> {
 
 #[cfg(ambisync_loom)]
 pub(crate) use Mutex as SpinningMutex;
+
+#[cfg(ambisync_loom)]
+pub(crate) use loom::sync::MutexGuard;
 
 /// loom's mutex with parking_lot's `lock()` signature.
 #[cfg(ambisync_loom)]

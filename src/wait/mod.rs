@@ -1,0 +1,171 @@
+//! The waiting core every primitive is built on.
+//!
+//! - [`list`]: the one waiter list, a first-come, first-served line of tasks
+//!   and threads with tickets, woken one, `n` or all at a time, or handed a
+//!   unit directly;
+//! - [`op`]: one state machine per waiting operation ([`WaitOp`]), and the
+//!   drivers that give its async, timed, blocking and timed blocking forms;
+//! - [`Retry`]: the usual shape of such a machine, "try, join the line, try
+//!   again, wait for a wake-up";
+//! - [`coop`]: tokio's cooperative budget, spent by every async form;
+//! - [`runtime`]: the check that refuses to block a thread driving tokio;
+//! - [`sync`]: the atomics, mutex and thread parking, swapped for loom's in
+//!   the model tests.
+//!
+//! `docs/ARCHITECTURE.md` tells how the pieces fit.
+
+pub(crate) mod coop;
+pub(crate) mod list;
+pub(crate) mod op;
+pub(crate) mod runtime;
+pub(crate) mod sync;
+
+use std::task::Poll;
+
+pub(crate) use list::{Ticket, WaitList, Wakeup};
+#[cfg(feature = "tokio")]
+pub(crate) use op::Timed;
+pub(crate) use op::{Map, WaitOp, Waiting, block_on, block_on_untimed, deadline_after};
+
+/// A [`WaitList`] allocated by the first caller that has to wait, so that a
+/// primitive nobody waits on stays one pointer wide.
+pub(crate) struct LazyList(sync::OnceBox<WaitList>);
+
+impl LazyList {
+    #[cfg(not(ambisync_loom))]
+    pub(crate) const fn new() -> LazyList {
+        LazyList(sync::OnceBox::new())
+    }
+
+    /// loom's model tests make the list up front.
+    #[cfg(ambisync_loom)]
+    pub(crate) fn new() -> LazyList {
+        LazyList(sync::OnceBox::with(WaitList::new()))
+    }
+
+    /// The list, if anybody ever waited.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&WaitList> {
+        self.0.get()
+    }
+
+    /// The list, made on first use.
+    #[inline]
+    pub(crate) fn get_or_init(&self) -> &WaitList {
+        self.0.get_or_init(|| Box::new(WaitList::new()))
+    }
+
+    /// How many wait in line (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        self.get().map_or(0, WaitList::len)
+    }
+}
+
+impl Default for LazyList {
+    fn default() -> Self {
+        LazyList::new()
+    }
+}
+
+/// What a waiter that gives up does with a wake-up it was sent but did not
+/// use.
+#[derive(Clone, Copy)]
+pub(crate) enum PassOn {
+    /// Nothing: the list is only ever woken all at once.
+    Nothing,
+    /// Wakes the next waiter in its place: each wake-up stands for one unit
+    /// (an item, a free slot, a notification) somebody must take.
+    NextWaiter,
+}
+
+impl PassOn {
+    fn pass(self, list: &WaitList) {
+        match self {
+            PassOn::Nothing => {}
+            PassOn::NextWaiter => {
+                list.notify(1);
+            }
+        }
+    }
+}
+
+/// The usual waiting operation: try; if that fails, join the line and try
+/// again (a release between the two tries is then either seen by the second
+/// try or wakes the waiter); wait for a wake-up; repeat.
+///
+/// A wake-up is used by the try it leads to, whatever that try finds. A
+/// waiter that completes on the try right after joining, or gives up, while
+/// a wake-up was on its way to it passes that wake-up on as `pass_on` says.
+pub(crate) struct Retry {
+    ticket: Option<Ticket>,
+    pass_on: PassOn,
+}
+
+impl Retry {
+    pub(crate) const fn new(pass_on: PassOn) -> Retry {
+        Retry {
+            ticket: None,
+            pass_on,
+        }
+    }
+
+    /// Runs the protocol: `attempt` completes the operation or says it must
+    /// wait (`None`).
+    #[inline]
+    pub(crate) fn poll<T>(
+        &mut self,
+        list: &WaitList,
+        wakeup: Wakeup<'_>,
+        mut attempt: impl FnMut() -> Option<T>,
+    ) -> Poll<T> {
+        if let Some(ticket) = self.ticket {
+            if !self.woken_now(list, ticket, wakeup) {
+                return Poll::Pending;
+            }
+            self.ticket = None;
+        }
+        if let Some(done) = attempt() {
+            return Poll::Ready(done);
+        }
+        let ticket = list.enqueue(wakeup);
+        if let Some(done) = attempt() {
+            if !list.leave(ticket, || {}) {
+                self.pass_on.pass(list);
+            }
+            return Poll::Ready(done);
+        }
+        self.ticket = Some(ticket);
+        Poll::Pending
+    }
+
+    /// Whether the ticket was notified; a task that was not points the
+    /// ticket at its current waker.
+    fn woken_now(&self, list: &WaitList, ticket: Ticket, wakeup: Wakeup<'_>) -> bool {
+        list.is_notified(ticket)
+            || match wakeup {
+                Wakeup::Task(waker) => list.update(ticket, waker),
+                Wakeup::Thread => false,
+            }
+    }
+
+    /// Whether a wake-up came since the last poll (nothing to wait for if
+    /// the waiter is not in line).
+    #[inline]
+    pub(crate) fn woken(&self, list: &WaitList) -> bool {
+        self.ticket.is_none_or(|ticket| list.is_notified(ticket))
+    }
+
+    /// Whether the waiter is in line.
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.ticket.is_some()
+    }
+
+    /// Gives up: leaves the line, passing on a wake-up that was on its way.
+    pub(crate) fn cancel(&mut self, list: &WaitList) {
+        if let Some(ticket) = self.ticket.take() {
+            if !list.leave(ticket, || {}) {
+                self.pass_on.pass(list);
+            }
+        }
+    }
+}
