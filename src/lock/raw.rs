@@ -252,6 +252,11 @@ impl Handed<RawLock> for RawLockWait {
         if cfg!(ambisync_loom) {
             return None;
         }
+        if self.fair.is_starving() {
+            // The lock is reserved for this thread and everybody else waits
+            // for it: look often, whether or not a wake-up finds it.
+            return Some(STARVATION);
+        }
         let limit = self.recheck;
         self.recheck = (limit * 2).min(MAX_RECHECK);
         Some(limit)

@@ -98,12 +98,13 @@ impl Permits {
                 assert!(state & WAITERS != WAITERS, "too many semaphore waiters");
                 (state + 1, true)
             };
-            match self.state.compare_exchange_weak(
-                state,
-                next,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
+            // AcqRel: a releaser that sees this waiter counted in must also
+            // see the line it made and joins (the `OnceBox` publication),
+            // and so must acquire what this release publishes.
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return wait,
                 Err(now) => state = now,
             }
@@ -185,12 +186,13 @@ impl Permits {
             if next == state {
                 return Some(());
             }
-            match self.state.compare_exchange_weak(
-                state,
-                next,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            // AcqRel: seeing a waiter counted in, this release must see the
+            // line that waiter made (see `count_in`); found by miri's
+            // weak-memory emulation (tests/found.rs).
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => break,
                 Err(now) => state = now,
             }
