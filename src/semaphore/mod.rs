@@ -9,7 +9,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use permits::{AcquireWait, Permits};
 use crate::error::{BoundedReleaseError, TooManyPermitsError};
 #[cfg(feature = "tokio")]
 use crate::wait::Timed;
+use crate::wait::sync::AtomicUsize;
 use crate::wait::{Map, WaitOp, Waiting, Wakeup, block_on, block_on_untimed, deadline_after};
 
 /// A counting semaphore for tasks and threads.

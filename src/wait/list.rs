@@ -30,7 +30,7 @@ use std::task::Waker;
 use std::time::Instant;
 
 use super::sync::thread::{self, Thread};
-use super::sync::{AtomicU64, AtomicUsize, SpinningMutex as Mutex};
+use super::sync::{AtomicU64, AtomicUsize, SpinningMutex as Mutex, fence};
 
 /// What wakes a waiter, as the caller has it: a task's waker or the current
 /// thread.
@@ -313,7 +313,7 @@ impl WaitList {
     /// releaser sees the waiter, or the waiter sees the new state.
     #[inline]
     pub(crate) fn anybody_waiting(&self) -> bool {
-        std::sync::atomic::fence(Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         self.len.load(Ordering::Relaxed) > 0
     }
 
@@ -361,9 +361,12 @@ impl WaitList {
             }
             let head = line.head;
             let queued = line.unlink(head);
+            // Counted before the waiter can see its wake-up: its `seen()`
+            // must never run first (a transient wrap to `usize::MAX` made
+            // other unlocks skip their wake-up; found by loom).
+            self.unseen.fetch_add(1, Ordering::AcqRel);
             self.notified.store(queued.seq, Ordering::Release);
             self.len.fetch_sub(1, Ordering::Relaxed);
-            self.unseen.fetch_add(1, Ordering::AcqRel);
             queued.waiter
         };
         waiter.wake();
