@@ -24,7 +24,50 @@
 //!
 //! | model | property | catches |
 //! | --- | --- | --- |
-//! MODEL_TABLE
+//! | **WaitList** (`ambisync::model::List`) | | |
+//! | `list_notify_racing_leave_wakes_exactly_one` | `notify(1)` racing the first waiter's `leave`: exactly one of two gets it, `leave` says which | `leave` checking "notified?" outside the list's lock |
+//! | `list_notify_one_unless_pending_wakes_nobody_else_until_seen` | an unlock wakes nobody while a woken waiter has not said `seen` | `notify_one_unless_pending` ignoring `unseen` |
+//! | `list_a_wake_up_seen_at_once_is_counted_already` | `seen` right as the wake-up shows: no wrap, the next unlock wakes the next | `unseen` counted after the wake-up is published (was the code) |
+//! | `list_wake_all_with_nobody_in_line_still_moves_the_mark` | a wake-all between reading the mark and joining is seen | `wake_all` not moving the mark when nobody waits |
+//! | **Lock** | | |
+//! | `lock_excludes_a_thread_and_a_task` | one holder at a time, each sees the last one's writes | unlock `Relaxed`; no re-check after joining the line |
+//! | `lock_an_unlock_reaches_a_waiter_joining_the_line` | no lost wake-up | no re-check in `RawLockWait::poll`; unlock `Relaxed` |
+//! | `lock_an_unlock_after_a_barging_relock_still_wakes_the_waiter` (ignored: finds a weak-memory lost wake-up) | a woken waiter beaten by a barger is woken by the barger's unlock | no `SeqCst` fence in `seen`/`notify_one_unless_pending` (the code) |
+//! | `lock_a_woken_waiter_dropped_passes_the_wake_up_on` | a cancelled woken waiter passes its wake-up on | no pass-on in `RawLockWait::cancel`; `pass_on` without `seen` |
+//! | `lock_a_starving_waiter_that_gives_up_clears_the_flag` | claiming then giving up the starvation flag leaves the lock usable | `give_up` keeping the flag; a starving take not clearing it |
+//! | `lock_a_wake_up_is_passed_along_to_a_starving_waiter` (ignored, as above) | a woken waiter that may not take the reserved lock passes the wake-up to the starving one | no pass-along in `FairWaiter::attempt`; flag not cleared; `unseen` counted late |
+//! | **RLock** | | |
+//! | `rlock_excludes_a_reentering_thread_and_a_task` | re-entry, levels, exclusion | owner identity from a std thread-local (one owner for all loom threads) |
+//! | `rlock_raw_and_guard_levels_end_the_hold_together` | a raw `release` never gives back a guard's level | `release` freeing a hold that has guard levels |
+//! | `rlock_a_guard_dropped_on_another_thread_races_reentry` | re-entry never joins the next owner's hold | no owner re-check in `reenter`; `drop_level` without Acquire (was the code) |
+//! | `condition_wait_blocking_on_an_rlock_releases_and_restores_every_level` | the wait releases all levels and restores them | releasing one level; restoring one level |
+//! | **Condition** | | |
+//! | `condition_a_notify_reaches_a_waiter_joining_at_the_same_time` | no lost notification | joining the line after releasing the lock |
+//! | `condition_notify_n_wakes_exactly_the_n_oldest_waiters` | `notify(2)` wakes the two oldest, never one joining meanwhile | waking `n + 1` |
+//! | `condition_a_notified_waiter_dropped_passes_the_notification_on` | a cancelled notified waiter passes it on | no pass-on in `CondWait`'s drop |
+//! | `condition_a_waiter_dropped_while_relocking_passes_the_notification_on` | the same while it waits for the lock | as above; no pass-on in `RawLockWait::cancel` |
+//! | **Event** | | |
+//! | `set_releases_*` (3), `set_then_clear_releases_a_listed_waiter` | every waiter that began before a `set` wakes | `set` not waking |
+//! | `set_then_clear_releases_a_counted_thread_not_yet_listed` | the same when `clear` follows at once | no mark check in `enter`; `wake_all` not moving the mark |
+//! | `a_wait_dropped_while_set_runs_leaves_a_consistent_list` | a cancelled wait leaves the list usable | `leave` checking outside the lock |
+//! | **Barrier** | | |
+//! | `barrier_a_round_of_a_thread_and_a_task_trips_with_indexes_0_and_1` | a round trips with indexes 0..parties | trip without wake-all; no second try in `Retry::poll` |
+//! | `barrier_an_arrival_withdrawn_while_another_arrives_is_not_counted` | a withdrawn arrival counts for nothing | withdrawal not recorded; indexes ignoring withdrawals |
+//! | `barrier_abort_racing_a_wait_breaks_it` | abort reaches a waiter | abort without wake-all |
+//! | `barrier_reset_racing_a_wait_fails_only_the_old_round` | reset fails the old round, the next one trips | reset without wake-all |
+//! | `barrier_a_kept_but_unpolled_waiter_does_not_stall_the_next_round` | issue 9, 1.5 | a round that waits for the last round's waiters to leave |
+//! | **Queue core** | | |
+//! | `queue_a_put_reaches_a_getter_joining_the_line` | no lost item wake-up | no second try in `Retry::poll`; put not waking a getter |
+//! | `queue_a_bounded_queue_hands_over_every_item_once_in_order` | every item once, in order, through a full queue | get not waking a putter |
+//! | `queue_a_woken_getter_dropped_passes_the_item_on` | a cancelled woken getter passes the item on | no pass-on in `Retry::cancel` |
+//! | `queue_join_returns_exactly_when_the_last_task_is_done` | `join` returns when `unfinished` hits 0, not before | `task_done` not waking joiners; `join` done at 1 |
+//! | `queue_shutdown_wakes_a_waiting_getter_and_putter` | shutdown wakes every waiter | shutdown not waking getters, or putters |
+//! | **Semaphores** | | |
+//! | `a_release_reaches_a_thread_queueing_up_at_the_same_time`, `two_releases_reach_two_waiters_queueing_up_at_the_same_time` | FIFO hand-off, no lost permit | `release` without hand-off |
+//! | `a_permit_drop_reaches_a_task_queueing_up_at_the_same_time` | a dropped permit reaches a waiter | permit drop without hand-off |
+//! | `a_waiter_cancelled_as_the_permit_is_handed_to_it_loses_nothing`, `a_permit_granted_to_a_cancelled_waiter_moves_on_to_the_next` | a grant to a cancelled waiter goes on | cancel not giving permits back |
+//! | `a_waiter_for_two_permits_is_served_by_two_single_releases` | the head wanting 2 is served by two releases of 1 | a grant without enough permits; no hand-off |
+//! | `a_waiter_for_two_permits_cancelled_after_the_grant_gives_both_back` | both permits come back | cancel giving back one permit |
 #![cfg(ambisync_loom)]
 
 use std::cell::Cell;
@@ -34,7 +77,7 @@ use std::pin::{Pin, pin};
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll};
 
-use ambisync::model::{List, starve_after};
+use ambisync::model::{List, ListTicket, starve_after};
 use ambisync::{
     Barrier, Condition, Event, GetError, Lock, PutError, Queue, RLock, ReleaseError, Semaphore,
 };
@@ -131,26 +174,55 @@ fn list_notify_racing_leave_wakes_exactly_one() {
     });
 }
 
+/// Two tasks in line, and a thread that calls `notify_one_unless_pending`
+/// `unlocks` times (a lock's unlocks).
+fn two_in_line_and_unlocks(unlocks: usize) -> (Arc<List>, [ListTicket; 2], thread::JoinHandle<()>) {
+    let list = Arc::new(List::new());
+    let waker = futures::task::noop_waker();
+    // Tasks: a parked thread could be unparked after it saw its wake-up,
+    // while it waits in `join`, which loom does not model.
+    let tickets = [list.enqueue(Some(&waker)), list.enqueue(Some(&waker))];
+    let unlocker = thread::spawn({
+        let list = Arc::clone(&list);
+        move || {
+            for _ in 0..unlocks {
+                list.notify_one_unless_pending();
+            }
+        }
+    });
+    (list, tickets, unlocker)
+}
+
 #[test]
-fn list_notify_one_unless_pending_waits_until_seen() {
+fn list_notify_one_unless_pending_wakes_nobody_else_until_seen() {
     loom::model(|| {
-        let list = Arc::new(List::new());
-        let waker = futures::task::noop_waker();
-        // Both tasks: a parked thread could be woken after it saw its
-        // notification, while it waits in `join` (which loom cannot model).
-        let first = list.enqueue(Some(&waker));
-        let second = list.enqueue(Some(&waker));
-        let unlocker = thread::spawn({
-            let list = Arc::clone(&list);
-            move || list.notify_one_unless_pending()
-        });
+        let (list, [first, second], unlocker) = two_in_line_and_unlocks(2);
         while !list.is_notified(first) {
             thread::yield_now();
         }
-        // Nobody else is woken until the first says it saw its wake-up...
+        // The second unlock wakes nobody while the first waiter has not said
+        // it saw its wake-up...
         assert!(!list.is_notified(second));
         list.seen();
-        // ...then the next unlock reaches the second.
+        // ...then an unlock (the other's or this one) reaches the second.
+        list.notify_one_unless_pending();
+        unlocker.join().unwrap();
+        assert!(list.is_notified(second));
+        assert!(list.is_empty());
+    });
+}
+
+#[test]
+fn list_a_wake_up_seen_at_once_is_counted_already() {
+    // The woken waiter says `seen` the moment it sees its wake-up, possibly
+    // before the unlock that woke it returned: the count must not wrap, and
+    // the next unlock must wake the second.
+    loom::model(|| {
+        let (list, [first, second], unlocker) = two_in_line_and_unlocks(1);
+        while !list.is_notified(first) {
+            thread::yield_now();
+        }
+        list.seen();
         list.notify_one_unless_pending();
         unlocker.join().unwrap();
         assert!(list.is_notified(second));
