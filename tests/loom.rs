@@ -81,6 +81,7 @@ use ambisync::model::{List, ListTicket, starve_after};
 use ambisync::{
     Barrier, Condition, Event, GetError, Lock, PutError, Queue, RLock, ReleaseError, Semaphore,
 };
+use futures_test::task::noop_context;
 use loom::future::block_on;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
@@ -100,13 +101,6 @@ fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
             .map_or(preemptions, |env| env.min(preemptions)),
     );
     builder.check(f);
-}
-
-/// Polls `future` once with a waker that does nothing (a task that is
-/// polled, then kept or dropped).
-fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> Poll<F::Output> {
-    let waker = futures::task::noop_waker();
-    future.poll(&mut Context::from_waker(&waker))
 }
 
 /// Runs a task on this thread with a fair executor: a task that woke itself
@@ -320,7 +314,7 @@ fn lock_a_woken_waiter_dropped_passes_the_wake_up_on() {
         let lock = Arc::new(Lock::new(Shared::new(0)));
         let held = lock.try_lock().unwrap();
         let mut first = Box::pin(lock.lock());
-        assert!(poll_once(first.as_mut()).is_pending());
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
         let second = thread::spawn({
             let lock = Arc::clone(&lock);
             move || bump(&lock.lock_blocking())
@@ -342,7 +336,7 @@ fn lock_a_starving_waiter_that_gives_up_clears_the_flag() {
         let held = lock.try_lock().unwrap();
         // Takes the starvation flag, then gives up.
         let mut starving = Box::pin(lock.lock());
-        assert!(poll_once(starving.as_mut()).is_pending());
+        assert!(starving.as_mut().poll(&mut noop_context()).is_pending());
         let other = thread::spawn({
             let lock = Arc::clone(&lock);
             move || bump(&lock.lock_blocking())
@@ -351,7 +345,7 @@ fn lock_a_starving_waiter_that_gives_up_clears_the_flag() {
         drop(held);
         other.join().unwrap();
         // No flag left behind: a waiting call takes the free lock at once.
-        let guard = poll_once(pin!(lock.lock()));
+        let guard = pin!(lock.lock()).poll(&mut noop_context());
         assert!(matches!(guard, Poll::Ready(ref guard) if count(guard) == 1));
         drop(guard);
         assert_eq!(lock.waiters(), 0);
@@ -367,12 +361,12 @@ fn lock_a_wake_up_is_passed_along_to_a_starving_waiter() {
         // In line first, not starving.
         starve_after(None);
         let mut first = Box::pin(lock.lock_owned());
-        assert!(poll_once(first.as_mut()).is_pending());
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
         // In line second, starving from its first failed try: it owns the
         // flag, so `first` may not take the lock when woken.
         starve_after(Some(1));
         let mut starving = Box::pin(lock.lock_owned());
-        assert!(poll_once(starving.as_mut()).is_pending());
+        assert!(starving.as_mut().poll(&mut noop_context()).is_pending());
         starve_after(None);
         let starving = thread::spawn(move || bump(&run_fair(starving)));
         // Wakes `first`, which must pass the wake-up along to `starving`.
@@ -533,20 +527,20 @@ fn condition_notify_n_wakes_exactly_the_n_oldest_waiters() {
         let shared = Arc::new((Lock::new(()), Condition::new()));
         let (lock, cond) = &*shared;
         let mut first = Box::pin(cond.wait(lock.try_lock().unwrap()));
-        assert!(poll_once(first.as_mut()).is_pending());
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
         let mut second = Box::pin(cond.wait(lock.try_lock().unwrap()));
-        assert!(poll_once(second.as_mut()).is_pending());
+        assert!(second.as_mut().poll(&mut noop_context()).is_pending());
         let notifier = thread::spawn({
             let shared = Arc::clone(&shared);
             move || shared.1.notify(2)
         });
         // Joins while `notify(2)` runs: never one of the two woken.
         let mut third = Box::pin(cond.wait(lock.lock_blocking()));
-        assert!(poll_once(third.as_mut()).is_pending());
+        assert!(third.as_mut().poll(&mut noop_context()).is_pending());
         assert_eq!(notifier.join().unwrap(), 2);
-        assert!(poll_once(first.as_mut()).is_ready());
-        assert!(poll_once(second.as_mut()).is_ready());
-        assert!(poll_once(third.as_mut()).is_pending());
+        assert!(first.as_mut().poll(&mut noop_context()).is_ready());
+        assert!(second.as_mut().poll(&mut noop_context()).is_ready());
+        assert!(third.as_mut().poll(&mut noop_context()).is_pending());
         assert_eq!(cond.waiters(), 1);
     });
 }
@@ -569,7 +563,7 @@ fn condition_a_notified_waiter_dropped_passes_the_notification_on() {
         let shared = Arc::new((Lock::new(false), Condition::new()));
         let (lock, cond) = &*shared;
         let mut first = Box::pin(cond.wait(lock.try_lock().unwrap()));
-        assert!(poll_once(first.as_mut()).is_pending());
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
         let second = flag_waiter(&shared);
         {
             let mut guard = lock.lock_blocking();
@@ -589,14 +583,14 @@ fn condition_a_waiter_dropped_while_relocking_passes_the_notification_on() {
         let shared = Arc::new((Lock::new(false), Condition::new()));
         let (lock, cond) = &*shared;
         let mut first = Box::pin(cond.wait(lock.try_lock().unwrap()));
-        assert!(poll_once(first.as_mut()).is_pending());
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
         let second = flag_waiter(&shared);
         {
             let mut guard = lock.lock_blocking();
             *guard = true;
             cond.notify(1); // reaches `first`, the oldest...
             // ...which waits to take the lock back, and is dropped.
-            assert!(poll_once(first.as_mut()).is_pending());
+            assert!(first.as_mut().poll(&mut noop_context()).is_pending());
             drop(first);
         }
         second.join().unwrap();
@@ -715,10 +709,7 @@ fn a_wait_dropped_while_set_runs_leaves_a_consistent_list() {
             let event = Arc::clone(&event);
             move || {
                 let mut wait = Box::pin(event.wait());
-                let waker = futures::task::noop_waker();
-                let _ = wait
-                    .as_mut()
-                    .poll(&mut std::task::Context::from_waker(&waker));
+                let _ = wait.as_mut().poll(&mut noop_context());
                 drop(wait);
             }
         });
@@ -728,8 +719,7 @@ fn a_wait_dropped_while_set_runs_leaves_a_consistent_list() {
         // The list still works: a new waiter is listed, then released.
         event.clear();
         let mut wait = Box::pin(event.wait());
-        let waker = futures::task::noop_waker();
-        let mut cx = std::task::Context::from_waker(&waker);
+        let mut cx = noop_context();
         assert!(wait.as_mut().poll(&mut cx).is_pending());
         assert_eq!(event.waiters(), 1);
         event.set();
@@ -762,19 +752,25 @@ fn barrier_an_arrival_withdrawn_while_another_arrives_is_not_counted() {
         // Arrives, then withdraws (the round cannot trip without a third).
         let withdrawing = thread::spawn({
             let barrier = Arc::clone(&barrier);
-            move || assert!(poll_once(pin!(barrier.wait())).is_pending())
+            move || assert!(pin!(barrier.wait()).poll(&mut noop_context()).is_pending())
         });
         let mut first = Box::pin(barrier.wait());
-        assert!(poll_once(first.as_mut()).is_pending());
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
         withdrawing.join().unwrap();
         // Two more arrivals complete the round; the withdrawn one counts
         // for nothing, whenever it came and went.
         let mut second = Box::pin(barrier.wait());
-        assert!(poll_once(second.as_mut()).is_pending());
+        assert!(second.as_mut().poll(&mut noop_context()).is_pending());
         assert_eq!(barrier.n_waiting(), 2);
-        assert_eq!(poll_once(pin!(barrier.wait())), Poll::Ready(Ok(2)));
-        assert_eq!(poll_once(first.as_mut()), Poll::Ready(Ok(0)));
-        assert_eq!(poll_once(second.as_mut()), Poll::Ready(Ok(1)));
+        assert_eq!(
+            pin!(barrier.wait()).poll(&mut noop_context()),
+            Poll::Ready(Ok(2))
+        );
+        assert_eq!(first.as_mut().poll(&mut noop_context()), Poll::Ready(Ok(0)));
+        assert_eq!(
+            second.as_mut().poll(&mut noop_context()),
+            Poll::Ready(Ok(1))
+        );
     });
 }
 
@@ -819,10 +815,13 @@ fn barrier_a_kept_but_unpolled_waiter_does_not_stall_the_next_round() {
         let barrier = Arc::new(Barrier::new(2));
         // A round with a withdrawal, whose waiter is kept unpolled after
         // the round trips.
-        assert!(poll_once(pin!(barrier.wait())).is_pending()); // withdrawn
+        assert!(pin!(barrier.wait()).poll(&mut noop_context()).is_pending()); // withdrawn
         let mut kept = Box::pin(barrier.wait());
-        assert!(poll_once(kept.as_mut()).is_pending());
-        assert_eq!(poll_once(pin!(barrier.wait())), Poll::Ready(Ok(1)));
+        assert!(kept.as_mut().poll(&mut noop_context()).is_pending());
+        assert_eq!(
+            pin!(barrier.wait()).poll(&mut noop_context()),
+            Poll::Ready(Ok(1))
+        );
         // The next round: a thread and this thread.
         let thread = thread::spawn({
             let barrier = Arc::clone(&barrier);
@@ -832,7 +831,7 @@ fn barrier_a_kept_but_unpolled_waiter_does_not_stall_the_next_round() {
         let theirs = thread.join().unwrap();
         assert_eq!((mine.min(theirs), mine.max(theirs)), (0, 1));
         // The kept waiter still learns its round's outcome.
-        assert_eq!(poll_once(kept.as_mut()), Poll::Ready(Ok(0)));
+        assert_eq!(kept.as_mut().poll(&mut noop_context()), Poll::Ready(Ok(0)));
     });
 }
 
@@ -879,7 +878,7 @@ fn queue_a_woken_getter_dropped_passes_the_item_on() {
     loom::model(|| {
         let queue = Arc::new(Queue::unbounded());
         let mut first = Box::pin(queue.get());
-        assert!(poll_once(first.as_mut()).is_pending());
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
         let second = thread::spawn({
             let queue = Arc::clone(&queue);
             move || queue.get_blocking().unwrap()
@@ -943,10 +942,7 @@ fn queue_shutdown_wakes_a_waiting_getter_and_putter() {
 /// queues up (if no permit is free) and then gives up.
 fn acquire_and_cancel(sem: &Semaphore) {
     let mut acquire = Box::pin(sem.acquire());
-    let waker = futures::task::noop_waker();
-    let _ = acquire
-        .as_mut()
-        .poll(&mut std::task::Context::from_waker(&waker));
+    let _ = acquire.as_mut().poll(&mut noop_context());
     drop(acquire);
 }
 
@@ -1054,7 +1050,7 @@ fn a_waiter_for_two_permits_cancelled_after_the_grant_gives_both_back() {
         let sem = StdArc::new(Semaphore::new(0));
         let leaver = on_thread(&sem, |sem| {
             let mut acquire = Box::pin(sem.acquire_many(2));
-            let _ = poll_once(acquire.as_mut());
+            let _ = acquire.as_mut().poll(&mut noop_context());
         });
         sem.release_n(2);
         join_and_check(&sem, vec![leaver], 2);
