@@ -86,6 +86,7 @@ mod event;
 mod lock;
 mod queue;
 mod rlock;
+mod rwlock;
 mod semaphore;
 #[cfg(feature = "tokio")]
 mod timer;
@@ -104,6 +105,11 @@ pub use queue::{
     QueueOrder, QueueStream,
 };
 pub use rlock::{OwnedRLockGuard, RLock, RLockGuard};
+pub use rwlock::{
+    OwnedRwLockMappedWriteGuard, OwnedRwLockReadGuard, OwnedRwLockUpgradableReadGuard,
+    OwnedRwLockWriteGuard, RwLock, RwLockMappedWriteGuard, RwLockReadGuard,
+    RwLockUpgradableReadGuard, RwLockWriteGuard,
+};
 pub use semaphore::{
     Bound, Bounded, BoundedSemaphore, GenericSemaphore, MAX_PERMITS, OwnedSemaphorePermit,
     Semaphore, SemaphorePermit, Unbounded,
