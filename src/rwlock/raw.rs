@@ -1,101 +1,65 @@
-//! The reader-writer lock without its value: one state word, the line of
-//! waiting readers and writers, and the slot of an upgrading reader.
+//! The reader-writer lock without its value: a state word (readers, the
+//! writer, the pending writer), the writers' lock, and two lines: readers
+//! held back by a writer, and the writer (or upgrading reader) waiting for
+//! the readers to leave.
 //!
-//! # Policy: first come, first served, with hand-off
+//! # Policy: writer-preferring, eventually fair among writers
 //!
-//! Waiters are served in the order they came, through one [`WaitList`] whose
-//! waiters are tagged with what they want ([`Access`]). Nobody enters past
-//! the line: while anybody waits, newcomers (readers too) join its back, so
-//! a writer is never starved by a stream of readers, and a reader never by a
-//! stream of writers. A release that may let the oldest waiter in hands the
-//! lock to it directly under the line's lock ([`RawRwLock::hand_off`]),
-//! and goes on with the next while they are compatible: a writer's release
-//! lets the whole run of readers behind it in at once. With nobody waiting,
-//! every operation is one compare-and-swap (taking) or one atomic
-//! subtraction (releasing).
+//! - **Writers take turns through a [`RawLock`]**, the one under `Lock`:
+//!   a running writer may take a just-released turn ahead of a woken one
+//!   (fast under contention), and a writer that has waited more than half a
+//!   millisecond reserves the next turn. Upgradable readers take the same
+//!   lock, which is what keeps them exclusive of writers and of each other.
+//! - **The writer whose turn it is sets `PENDING`**: from then on no new
+//!   reader enters, so the readers inside drain out and **a stream of
+//!   readers never starves a writer**. It then waits in the `drain` line
+//!   (one waiter at most: the holder of the writers' lock) until the last
+//!   reader leaves, and becomes the writer.
+//! - **Readers enter with one compare-and-swap** unless a writer holds the
+//!   lock or is pending; then they wait in the `readers` line, all woken at
+//!   once when the writer leaves (or gives up its turn).
+//! - Both waiting stages spin for a moment before they sleep: the holders
+//!   of a lock used this way are often gone within a few hundred
+//!   nanoseconds, and a wake-up costs more.
 //!
-//! A waiter counts itself in under the line's lock, taking the lock instead
-//! if it is free and nobody waits, so a release either sees the waiter (and
-//! hands off) or the waiter sees the release. A waiter that leaves the line
-//! (cancelled, timed out) hands off too: it may have been what blocked the
-//! waiters behind it (a writer ahead of readers). A waiter handed the lock
-//! that leaves without using it releases it, which hands it on.
+//! Cancellation: a pending writer that gives up (dropped, timed out) clears
+//! `PENDING`, wakes the readers it held back and hands the writers' lock
+//! on; a reader or writer woken and then dropped takes nothing with it (a
+//! woken reader only retries; the writers' lock passes its wake-ups on).
 //!
-//! An upgradable reader excludes writers and other upgradable readers but
-//! not readers. Upgrading sets `UPGRADING`, which stops new readers (and
-//! grants to readers), and waits in a line of its own, at most one waiter
-//! long, until the last other reader is gone: it goes before everybody in
-//! the main line, none of whom could enter before it anyway.
+//! Why not first come, first served with hand-off (tokio's policy), which
+//! was tried first: handing the lock to the run of readers behind a writer
+//! makes the next writer wait for those readers to be scheduled, and every
+//! newcomer queue behind that writer; on a read-mostly load with more tasks
+//! than workers the line never empties and every operation pays a wake-up
+//! (see `BENCHMARKS.md`).
 
 use std::sync::atomic::Ordering;
 use std::task::Poll;
+use std::time::Duration;
 
+use crate::lock::raw::{RawLock, RawLockWait};
 use crate::wait::sync::AtomicU64;
-use crate::wait::{LazyList, PassOn, Retry, Ticket, WaitList, Wakeup};
+use crate::wait::{LazyList, PassOn, Retry, Wakeup};
 
 /// Bit 0: a writer holds the lock.
 const WRITER: u64 = 1;
-/// Bit 1: an upgradable reader holds the lock (it counts as a reader too).
-const UPGRADABLE: u64 = 2;
-/// Bit 2: the upgradable reader waits to upgrade; no new readers.
-const UPGRADING: u64 = 4;
-/// Bits 3 to 31 count the waiters in line; they change only under the
-/// line's lock.
-const WAITER: u64 = 8;
-const WAITERS: u64 = (1 << 32) - WAITER;
-/// The high 32 bits count the readers holding the lock.
-const READER: u64 = 1 << 32;
+/// Bit 1: the holder of the writers' lock waits for the readers to leave
+/// (to write, or to upgrade): no new readers.
+const PENDING: u64 = 2;
+/// Bit 2: an upgradable reader holds the lock (it counts as a reader too).
+const UPGRADABLE: u64 = 4;
+/// The bits above count the readers holding the lock.
+const READER: u64 = 8;
 /// The most readers at once.
-const MAX_READERS: u64 = u32::MAX as u64;
+const MAX_READERS: u64 = u64::MAX / READER - 1;
 
-/// What a caller wants, and what a waiter in line is tagged with.
+/// What a caller wants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Access {
-    Read = 1,
-    Upgradable = 2,
-    Write = 3,
-}
-
-impl Access {
-    fn from_tag(tag: usize) -> Option<Access> {
-        match tag {
-            1 => Some(Access::Read),
-            2 => Some(Access::Upgradable),
-            3 => Some(Access::Write),
-            _ => None,
-        }
-    }
-
-    /// The bits that keep this access out.
-    fn blocked_by(self) -> u64 {
-        match self {
-            Access::Read => WRITER | UPGRADING,
-            Access::Upgradable => WRITER | UPGRADABLE | UPGRADING,
-            Access::Write => WRITER | UPGRADABLE | !(READER - 1),
-        }
-    }
-
-    /// What holding this access adds to the state.
-    fn gain(self) -> u64 {
-        match self {
-            Access::Read => READER,
-            Access::Upgradable => READER + UPGRADABLE,
-            Access::Write => WRITER,
-        }
-    }
-
-    /// `state` with this access taken, if nothing in it keeps it out
-    /// (`also_blocked_by` adds bits, such as waiters in line).
-    #[inline]
-    fn enter(self, state: u64, also_blocked_by: u64) -> Option<u64> {
-        if state & (self.blocked_by() | also_blocked_by) != 0 {
-            return None;
-        }
-        if self != Access::Write {
-            assert!(state / READER < MAX_READERS, "too many RwLock readers");
-        }
-        Some(state + self.gain())
-    }
+    Read,
+    Upgradable,
+    Write,
 }
 
 /// A snapshot of the state, for `Debug` and the accessors.
@@ -109,10 +73,12 @@ pub(crate) struct Snapshot {
 
 pub(crate) struct RawRwLock {
     state: AtomicU64,
-    /// Readers, writers and upgradable readers waiting for their turn.
-    waiters: LazyList,
-    /// The upgradable reader waiting to upgrade (one at most).
-    upgrader: LazyList,
+    /// Held by the writer, the pending writer and the upgradable reader.
+    writers: RawLock,
+    /// Readers held back by a writer.
+    readers: LazyList,
+    /// The holder of the writers' lock, waiting for the readers to leave.
+    drain: LazyList,
 }
 
 impl RawRwLock {
@@ -120,8 +86,9 @@ impl RawRwLock {
     pub(crate) const fn new() -> RawRwLock {
         RawRwLock {
             state: AtomicU64::new(0),
-            waiters: LazyList::new(),
-            upgrader: LazyList::new(),
+            writers: RawLock::new(),
+            readers: LazyList::new(),
+            drain: LazyList::new(),
         }
     }
 
@@ -130,173 +97,88 @@ impl RawRwLock {
     pub(crate) fn new() -> RawRwLock {
         RawRwLock {
             state: AtomicU64::new(0),
-            waiters: LazyList::new(),
-            upgrader: LazyList::new(),
+            writers: RawLock::new(),
+            readers: LazyList::new(),
+            drain: LazyList::new(),
         }
     }
 
-    /// Takes `access` if nothing keeps it out and nobody waits.
+    /// Takes `access` if it is free now, without waiting.
     #[inline]
     pub(crate) fn try_enter(&self, access: Access) -> bool {
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            let Some(next) = access.enter(state, WAITERS) else {
-                return false;
-            };
+        match access {
+            Access::Read => self.try_read(),
+            Access::Upgradable => self.try_upgradable(),
+            Access::Write => self.try_write(),
+        }
+    }
+
+    /// Takes a read access unless a writer holds the lock or is pending.
+    #[inline]
+    fn try_read(&self) -> bool {
+        // `SeqCst`: after a waiter joined the readers' line, this look and
+        // the releaser's look at the line cannot both miss (see
+        // `WaitList::anybody_waiting`).
+        let mut state = self.state.load(Ordering::SeqCst);
+        while state & (WRITER | PENDING) == 0 {
+            assert!(state / READER < MAX_READERS, "too many RwLock readers");
             match self.state.compare_exchange_weak(
                 state,
-                next,
-                Ordering::Acquire,
+                state + READER,
+                Ordering::SeqCst,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return true,
                 Err(now) => state = now,
             }
         }
+        false
     }
 
-    /// Under the line's lock: takes `access` if nothing keeps it out and
-    /// nobody waits (`false`: no need to wait), or counts the caller in as a
-    /// waiter (`true`).
-    fn count_in(&self, access: Access) -> bool {
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            let (next, wait) = match access.enter(state, WAITERS) {
-                Some(next) => (next, false),
-                None => {
-                    assert!(state & WAITERS != WAITERS, "too many RwLock waiters");
-                    (state + WAITER, true)
-                }
-            };
-            match self.state.compare_exchange_weak(
-                state,
-                next,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return wait,
-                Err(now) => state = now,
-            }
+    /// Takes the write access if nobody holds the lock.
+    fn try_write(&self) -> bool {
+        if !self.writers.try_lock() {
+            return false;
         }
-    }
-
-    /// Under the line's lock: a waiter leaves without the lock.
-    fn count_out(&self) {
-        self.state.fetch_sub(WAITER, Ordering::Relaxed);
-    }
-
-    /// Under the line's lock: gives the oldest waiter (tagged `tag`) its
-    /// access, if nothing keeps it out, and counts it out. `None` if it must
-    /// wait on, else whether another grant may follow.
-    fn claim_for_head(&self, tag: usize) -> Option<bool> {
-        let access = Access::from_tag(tag)?;
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            // Holders may leave meanwhile (never enter: waiters are counted),
-            // so this is a loop; a holder that leaves after the load hands
-            // off in turn.
-            let next = access.enter(state, 0)? - WAITER;
-            match self
-                .state
-                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return Some(access != Access::Write && next & WAITERS != 0),
-                Err(now) => state = now,
-            }
+        if self
+            .state
+            .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            || self.try_become_writer()
+        {
+            return true;
         }
+        self.writers.unlock();
+        false
     }
 
-    /// Gives the lock to waiters, oldest first, while the oldest can enter.
-    pub(crate) fn hand_off(&self) {
-        // Waiters are counted in only under the line's lock, so they exist
-        // only once the line does.
-        if let Some(list) = self.waiters.get() {
-            while let Some(true) = list.grant_next(|tag| self.claim_for_head(tag)) {}
+    /// Takes an upgradable read access if no writer or upgradable reader
+    /// holds the lock.
+    fn try_upgradable(&self) -> bool {
+        if !self.writers.try_lock() {
+            return false;
         }
+        self.add_upgradable();
+        true
     }
 
-    /// Gives back a read access.
+    /// With the writers' lock held: counts the caller in as the upgradable
+    /// reader (no writer can hold the lock, nor be pending).
+    fn add_upgradable(&self) {
+        let before = self.state.fetch_add(READER + UPGRADABLE, Ordering::Acquire);
+        debug_assert!(before & (WRITER | PENDING | UPGRADABLE) == 0);
+        assert!(before / READER < MAX_READERS, "too many RwLock readers");
+    }
+
+    /// With the writers' lock held: becomes the writer if no reader is left
+    /// (clearing `PENDING`).
     #[inline]
-    pub(crate) fn unlock_read(&self) {
-        let after = self.state.fetch_sub(READER, Ordering::SeqCst) - READER;
-        if after & (WAITERS | UPGRADING) != 0 {
-            self.after_reader_left(after);
-        }
-    }
-
-    /// A reader left while somebody waits: the last one out lets a writer
-    /// in; the last but the upgrading one lets the upgrade go on.
-    #[cold]
-    fn after_reader_left(&self, after: u64) {
-        let readers = after / READER;
-        if readers == 0 && after & WAITERS != 0 {
-            self.hand_off();
-        }
-        if readers == 1 && after & UPGRADING != 0 {
-            if let Some(list) = self.upgrader.get() {
-                if list.anybody_waiting() {
-                    list.notify(1);
-                }
-            }
-        }
-    }
-
-    /// Gives back an upgradable read access.
-    #[inline]
-    pub(crate) fn unlock_upgradable(&self) {
-        let before = self.state.fetch_sub(READER + UPGRADABLE, Ordering::Release);
-        if before & WAITERS != 0 {
-            self.hand_off();
-        }
-    }
-
-    /// Gives back the write access.
-    #[inline]
-    pub(crate) fn unlock_write(&self) {
-        let before = self.state.fetch_sub(WRITER, Ordering::Release);
-        if before & WAITERS != 0 {
-            self.hand_off();
-        }
-    }
-
-    /// Gives back `access` (a waiter handed the lock that did not use it).
-    pub(crate) fn unlock(&self, access: Access) {
-        match access {
-            Access::Read => self.unlock_read(),
-            Access::Upgradable => self.unlock_upgradable(),
-            Access::Write => self.unlock_write(),
-        }
-    }
-
-    /// Turns the write access into `to` (read or upgradable) without letting
-    /// any writer in between; waiting readers may enter with it.
-    pub(crate) fn downgrade_write(&self, to: Access) {
-        debug_assert!(to != Access::Write);
-        let before = self.state.fetch_add(to.gain() - WRITER, Ordering::AcqRel);
-        if before & WAITERS != 0 {
-            self.hand_off();
-        }
-    }
-
-    /// Turns the upgradable read access into a plain read access: another
-    /// upgradable reader may enter.
-    pub(crate) fn downgrade_upgradable(&self) {
-        let before = self.state.fetch_sub(UPGRADABLE, Ordering::AcqRel);
-        if before & WAITERS != 0 {
-            self.hand_off();
-        }
-    }
-
-    /// Turns the caller's upgradable read access into the write access if
-    /// it is the only reader left.
-    #[inline]
-    pub(crate) fn try_upgrade(&self) -> bool {
+    fn try_become_writer(&self) -> bool {
         let mut state = self.state.load(Ordering::SeqCst);
-        while state / READER == 1 {
-            debug_assert!(state & UPGRADABLE != 0, "upgrading without the access");
+        while state / READER == 0 {
             match self.state.compare_exchange_weak(
                 state,
-                (state & WAITERS) | WRITER,
+                WRITER,
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             ) {
@@ -307,18 +189,102 @@ impl RawRwLock {
         false
     }
 
-    /// The upgradable reader starts waiting to upgrade: no new readers.
-    fn begin_upgrade(&self) {
-        self.state.fetch_or(UPGRADING, Ordering::SeqCst);
+    /// Turns the caller's upgradable read access into the write access if
+    /// it is the only reader left (clearing `PENDING`).
+    #[inline]
+    pub(crate) fn try_upgrade(&self) -> bool {
+        let mut state = self.state.load(Ordering::SeqCst);
+        while state / READER == 1 {
+            debug_assert!(state & UPGRADABLE != 0, "upgrading without the access");
+            match self.state.compare_exchange_weak(
+                state,
+                WRITER,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(now) => state = now,
+            }
+        }
+        false
     }
 
-    /// The upgradable reader stopped waiting to upgrade (and still holds
-    /// its access): readers that waited behind it may enter.
-    fn abandon_upgrade(&self) {
-        let before = self.state.fetch_and(!UPGRADING, Ordering::AcqRel);
-        if before & WAITERS != 0 {
-            self.hand_off();
+    /// With the writers' lock held: no new readers from now on.
+    fn set_pending(&self) {
+        self.state.fetch_or(PENDING, Ordering::SeqCst);
+    }
+
+    /// The holder of the writers' lock stopped waiting for the readers:
+    /// readers may enter again, and those held back are woken.
+    fn clear_pending(&self) {
+        self.state.fetch_and(!PENDING, Ordering::SeqCst);
+        self.wake_readers();
+    }
+
+    fn wake_readers(&self) {
+        if let Some(list) = self.readers.get() {
+            if list.anybody_waiting() {
+                list.wake_all();
+            }
         }
+    }
+
+    /// Gives back a read access.
+    #[inline]
+    pub(crate) fn unlock_read(&self) {
+        let after = self.state.fetch_sub(READER, Ordering::SeqCst) - READER;
+        // The last reader but the upgrading one lets the upgrade go on, the
+        // last one the pending writer (a spurious wake-up for a writer when
+        // one reader is left is harmless: it looks and waits again).
+        if after & PENDING != 0 && after / READER <= 1 {
+            self.wake_drain();
+        }
+    }
+
+    #[cold]
+    fn wake_drain(&self) {
+        if let Some(list) = self.drain.get() {
+            if list.anybody_waiting() {
+                list.notify(1);
+            }
+        }
+    }
+
+    /// Gives back an upgradable read access.
+    #[inline]
+    pub(crate) fn unlock_upgradable(&self) {
+        self.state.fetch_sub(READER + UPGRADABLE, Ordering::Release);
+        self.writers.unlock();
+    }
+
+    /// Gives back the write access.
+    #[inline]
+    pub(crate) fn unlock_write(&self) {
+        self.state.fetch_and(!WRITER, Ordering::SeqCst);
+        self.wake_readers();
+        self.writers.unlock();
+    }
+
+    /// Turns the write access into `to` (read or upgradable) without letting
+    /// any writer in between; readers held back enter with it.
+    pub(crate) fn downgrade_write(&self, to: Access) {
+        let gain = match to {
+            Access::Read => READER,
+            Access::Upgradable => READER + UPGRADABLE,
+            Access::Write => unreachable!("a downgrade to the write access"),
+        };
+        self.state.fetch_add(gain - WRITER, Ordering::SeqCst);
+        self.wake_readers();
+        if to == Access::Read {
+            self.writers.unlock();
+        }
+    }
+
+    /// Turns the upgradable read access into a plain read access: writers
+    /// and upgradable readers may take their turn.
+    pub(crate) fn downgrade_upgradable(&self) {
+        self.state.fetch_sub(UPGRADABLE, Ordering::Release);
+        self.writers.unlock();
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
@@ -327,101 +293,181 @@ impl RawRwLock {
             readers: (state / READER) as usize,
             writer: state & WRITER != 0,
             upgradable: state & UPGRADABLE != 0,
-            waiters: ((state & WAITERS) / WAITER) as usize
-                + self.upgrader.get().map_or(0, WaitList::len),
+            waiters: self.readers.len() + self.writers.waiters_now() + self.drain.len(),
         }
-    }
-
-    fn list(&self) -> &WaitList {
-        self.waiters
-            .get()
-            .expect("a waiter made the line before it counted itself in")
     }
 }
 
 /// One call waiting for `access` to a [`RawRwLock`], handed the lock on
 /// every step (so that an owned guard's future can hold the lock's `Arc`).
 ///
-/// Joins the line on its first poll (unless it can enter at once) and
-/// completes when a release hands it the lock. Cancelled while in line it
-/// leaves, handing off to those it was ahead of; cancelled after it was
-/// handed the lock but before it saw it, it releases the lock (which hands
-/// it on).
+/// - A reader: try, join the `readers` line, try again, wait for the
+///   writer to leave, repeat.
+/// - An upgradable reader: take the writers' lock, then count itself in.
+/// - A writer: take the writers' lock, set `PENDING`, then wait in the
+///   `drain` line until the last reader leaves.
 pub(crate) struct RwWait {
     access: Access,
-    ticket: Option<Ticket>,
+    /// A reader's wait for the writer, or a writer's wait for the readers.
+    retry: Retry,
+    /// Whether a reader looked yet, or a writer set `PENDING` yet.
+    started: bool,
+    /// The writers' lock (writers and upgradable readers).
+    writers: RawLockWait,
+    /// Whether the writers' lock is taken.
+    holds_writers: bool,
 }
 
 impl RwWait {
     pub(crate) fn new(access: Access) -> RwWait {
         RwWait {
             access,
-            ticket: None,
+            // Readers are woken all at once; the drain line has one waiter.
+            retry: Retry::new(PassOn::Nothing),
+            started: false,
+            writers: RawLockWait::default(),
+            holds_writers: false,
         }
     }
 
     pub(crate) fn poll(&mut self, lock: &RawRwLock, wakeup: Wakeup<'_>) -> Poll<()> {
-        match self.ticket {
-            None => {
-                if lock.try_enter(self.access) {
+        match self.access {
+            Access::Read => {
+                if !std::mem::replace(&mut self.started, true)
+                    && (lock.try_read() || spin_until(|| lock.try_read()))
+                {
                     return Poll::Ready(());
                 }
-                let access = self.access;
-                let list = lock.waiters.get_or_init();
-                match list.enqueue_tagged_unless(wakeup, access as usize, || !lock.count_in(access))
-                {
-                    None => Poll::Ready(()),
-                    Some(ticket) => {
-                        self.ticket = Some(ticket);
-                        Poll::Pending
+                let list = lock.readers.get_or_init();
+                self.retry
+                    .poll(list, wakeup, || lock.try_read().then_some(()))
+            }
+            Access::Upgradable => {
+                std::task::ready!(self.writers.poll(&lock.writers, wakeup));
+                lock.add_upgradable();
+                Poll::Ready(())
+            }
+            Access::Write => {
+                if !self.holds_writers {
+                    std::task::ready!(self.writers.poll(&lock.writers, wakeup));
+                    self.holds_writers = true;
+                    if lock.try_become_writer() {
+                        return self.done();
+                    }
+                    lock.set_pending();
+                    if spin_until(|| lock.try_become_writer()) {
+                        return self.done();
                     }
                 }
-            }
-            Some(ticket) => {
-                let list = lock.list();
-                let granted = list.is_notified(ticket)
-                    || matches!(wakeup, Wakeup::Task(waker) if list.update(ticket, waker));
-                if granted {
-                    self.ticket = None;
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
+                let list = lock.drain.get_or_init();
+                std::task::ready!(
+                    self.retry
+                        .poll(list, wakeup, || lock.try_become_writer().then_some(()))
+                );
+                self.done()
             }
         }
     }
 
-    /// The deadline passed: leaves the line, unless the lock was handed to
-    /// it first; `true` if it holds the lock.
+    fn done(&mut self) -> Poll<()> {
+        self.holds_writers = false;
+        Poll::Ready(())
+    }
+
+    /// The deadline passed: one last try, then gives up; `true` if it holds
+    /// the lock after all.
     pub(crate) fn expire(&mut self, lock: &RawRwLock) -> bool {
-        let Some(ticket) = self.ticket.take() else {
-            return false;
+        let taken = match self.access {
+            Access::Read => lock.try_read(),
+            Access::Upgradable => {
+                let taken = self.writers.expire(&lock.writers);
+                if taken {
+                    lock.add_upgradable();
+                }
+                return taken;
+            }
+            Access::Write => {
+                if !self.holds_writers {
+                    if !self.writers.expire(&lock.writers) {
+                        return false;
+                    }
+                    self.holds_writers = true;
+                }
+                lock.try_become_writer()
+            }
         };
-        if lock.list().leave(ticket, || lock.count_out()) {
-            // It may have kept those behind it out (a writer ahead of
-            // readers): let them in if they can enter now.
-            lock.hand_off();
-            false
+        if taken {
+            self.leave(lock);
+            self.holds_writers = false;
         } else {
-            true
+            self.cancel(lock);
+        }
+        taken
+    }
+
+    /// Leaves whichever line it waits in.
+    fn leave(&mut self, lock: &RawRwLock) {
+        let list = match self.access {
+            Access::Read => &lock.readers,
+            _ => &lock.drain,
+        };
+        if let Some(list) = list.get() {
+            self.retry.cancel(list);
         }
     }
 
-    /// Gives up: leaves the line, or releases the lock handed to it.
+    /// Gives up: leaves the line; a pending writer lets the readers in
+    /// again and hands the writers' lock on.
     pub(crate) fn cancel(&mut self, lock: &RawRwLock) {
-        if self.expire(lock) {
-            lock.unlock(self.access);
+        self.leave(lock);
+        if std::mem::take(&mut self.holds_writers) {
+            lock.clear_pending();
+            lock.writers.unlock();
+        } else if self.access != Access::Read {
+            self.writers.cancel(&lock.writers);
         }
     }
 
     pub(crate) fn woken(&self, lock: &RawRwLock) -> bool {
-        self.ticket
-            .is_none_or(|ticket| lock.list().is_notified(ticket))
+        match self.access {
+            Access::Read => woken_in(&self.retry, &lock.readers),
+            _ if self.holds_writers => woken_in(&self.retry, &lock.drain),
+            _ => self.writers.woken(&lock.writers),
+        }
+    }
+
+    pub(crate) fn park_limit(&mut self) -> Option<Duration> {
+        // A thread waiting for the writers' lock looks again now and then,
+        // as a `Lock` waiter does, to claim its turn from barging tasks.
+        if self.access != Access::Read && !self.holds_writers {
+            self.writers.park_limit()
+        } else {
+            None
+        }
     }
 }
 
+/// Looks at `done` a few times with a growing pause in between.
+fn spin_until(mut done: impl FnMut() -> bool) -> bool {
+    for round in 0..SPIN_ROUNDS {
+        for _ in 0..(2 << round) {
+            std::hint::spin_loop();
+        }
+        if done() {
+            return true;
+        }
+    }
+    false
+}
+
+const SPIN_ROUNDS: u32 = 2;
+
+fn woken_in(retry: &Retry, list: &LazyList) -> bool {
+    list.get().is_none_or(|list| retry.woken(list))
+}
+
 /// The upgradable reader waiting to become the writer: stops new readers,
-/// then waits in the upgrade line until it is the only reader left.
+/// then waits in the drain line until it is the only reader left.
 pub(crate) struct UpgradeWait {
     started: bool,
     retry: Retry,
@@ -442,14 +488,18 @@ impl UpgradeWait {
                 return Poll::Ready(());
             }
             self.started = true;
-            lock.begin_upgrade();
+            lock.set_pending();
+            if spin_until(|| lock.try_upgrade()) {
+                self.started = false;
+                return Poll::Ready(());
+            }
         }
-        let list = lock.upgrader.get_or_init();
+        let list = lock.drain.get_or_init();
         let polled = self
             .retry
             .poll(list, wakeup, || lock.try_upgrade().then_some(()));
         if polled.is_ready() {
-            // The upgrade cleared `UPGRADING`: nothing left to give up.
+            // The upgrade cleared `PENDING`: nothing left to give up.
             self.started = false;
         }
         polled
@@ -459,17 +509,17 @@ impl UpgradeWait {
     /// upgradable read access.
     pub(crate) fn cancel(&mut self, lock: &RawRwLock) {
         if std::mem::take(&mut self.started) {
-            if let Some(list) = lock.upgrader.get() {
+            if let Some(list) = lock.drain.get() {
                 self.retry.cancel(list);
             }
-            lock.abandon_upgrade();
+            lock.clear_pending();
         }
     }
 
     /// One last try at the deadline; `false` (no longer waiting) if it failed.
     pub(crate) fn expire(&mut self, lock: &RawRwLock) -> bool {
         if lock.try_upgrade() {
-            if let Some(list) = lock.upgrader.get() {
+            if let Some(list) = lock.drain.get() {
                 self.retry.cancel(list);
             }
             self.started = false;
@@ -480,8 +530,6 @@ impl UpgradeWait {
     }
 
     pub(crate) fn woken(&self, lock: &RawRwLock) -> bool {
-        lock.upgrader
-            .get()
-            .is_none_or(|list| self.retry.woken(list))
+        woken_in(&self.retry, &lock.drain)
     }
 }
