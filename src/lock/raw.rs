@@ -134,7 +134,7 @@ impl std::fmt::Debug for RawLock {
 
 /// Retries `attempt` a few times with a growing pause before a thread parks:
 /// a lock is often held for less time than parking and waking take.
-pub(crate) fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
+fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
     for round in 0..4 {
         for _ in 0..(2 << round) {
             std::hint::spin_loop();

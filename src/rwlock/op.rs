@@ -4,7 +4,6 @@
 
 use std::ops::Deref;
 use std::task::Poll;
-use std::time::Duration;
 
 use super::raw::{Access, RawRwLock, RwWait, UpgradeWait};
 use crate::wait::{WaitOp, Wakeup};
@@ -52,10 +51,6 @@ impl<H: Deref<Target: AsRawRwLock> + Unpin> WaitOp for RwOp<H> {
 
     fn woken(&self) -> bool {
         self.wait.woken(raw(&self.handle))
-    }
-
-    fn park_limit(&mut self) -> Option<Duration> {
-        self.wait.park_limit()
     }
 }
 

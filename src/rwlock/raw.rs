@@ -1,58 +1,62 @@
-//! The reader-writer lock without its value: a state word (readers, the
-//! writer, the pending writer), the writers' lock, and two lines: readers
-//! held back by a writer, and the writer (or upgrading reader) waiting for
-//! the readers to leave.
+//! The reader-writer lock without its value: one state word and three
+//! lines (readers, writers with upgradable readers, and the one upgrading
+//! reader).
 //!
-//! # Policy: writer-preferring, eventually fair among writers
+//! # Policy: writer-preferring, and a waiting future holds nothing
 //!
-//! - **Writers take turns through a [`RawLock`]**, the one under `Lock`:
-//!   a running writer may take a just-released turn ahead of a woken one
-//!   (fast under contention), and a writer that has waited more than half a
-//!   millisecond reserves the next turn. Upgradable readers take the same
-//!   lock, which is what keeps them exclusive of writers and of each other.
-//! - **The writer whose turn it is sets `PENDING`**: from then on no new
-//!   reader enters, so the readers inside drain out and **a stream of
-//!   readers never starves a writer**. It then waits in the `drain` line
-//!   (one waiter at most: the holder of the writers' lock) until the last
-//!   reader leaves, and becomes the writer.
-//! - **Readers enter with one compare-and-swap** unless a writer holds the
-//!   lock or is pending; then they wait in the `readers` line, all woken at
-//!   once when the writer leaves (or gives up its turn).
-//! - Both waiting stages spin for a moment before they sleep: the holders
-//!   of a lock used this way are often gone within a few hundred
-//!   nanoseconds, and a wake-up costs more.
+//! - **A waiting writer holds new readers back**: writers (and upgradable
+//!   readers) that wait are counted in the state word, and no reader enters
+//!   while that count is not zero. The readers inside drain out, so **a
+//!   stream of readers never starves a writer**. Readers held back wait in
+//!   their line and are woken all at once when no writer holds or waits.
+//! - **Writers take turns as they come, and may barge**: a release wakes
+//!   the oldest waiting writer, but a running writer may take the lock
+//!   first (the woken one waits again; the next release wakes it again), as
+//!   async-lock's writers and ambisync's `Lock` do: under contention that
+//!   is much faster than handing the lock to a task that is not running.
+//! - **A waiting future owns nothing, and looks again on every poll**: it
+//!   is only counted, never handed the lock. So a future that was woken but
+//!   is not polled (it sits in a `select!` branch, or behind another future
+//!   of the same task) never keeps others out: the task polls the other
+//!   future, which takes the lock (async-lock#91, where two pending
+//!   `write()` futures awaited in reverse order hang forever, cannot
+//!   happen). A woken writer that is dropped passes its wake-up on.
+//! - **Upgrading** sets `UPGRADING` (no new readers) and waits in a line of
+//!   its own, one waiter long, until the upgrading reader is the only one
+//!   left.
+//! - Both kinds of waiter spin for a moment before they sleep: the lock is
+//!   usually held for much less time than a wake-up takes.
 //!
-//! Cancellation: a pending writer that gives up (dropped, timed out) clears
-//! `PENDING`, wakes the readers it held back and hands the writers' lock
-//! on; a reader or writer woken and then dropped takes nothing with it (a
-//! woken reader only retries; the writers' lock passes its wake-ups on).
+//! Readers may wait behind a steady stream of writers (as with async-lock):
+//! the lock is meant for read-mostly data.
 //!
 //! Why not first come, first served with hand-off (tokio's policy), which
 //! was tried first: handing the lock to the run of readers behind a writer
 //! makes the next writer wait for those readers to be scheduled, and every
 //! newcomer queue behind that writer; on a read-mostly load with more tasks
-//! than workers the line never empties and every operation pays a wake-up
-//! (see `BENCHMARKS.md`).
+//! than workers the line rarely empties and operations pay a wake-up each
+//! (`BENCHMARKS.md` has the numbers). Hand-off also makes a woken future
+//! that is not polled the owner of the lock (async-lock#91 above).
 
 use std::sync::atomic::Ordering;
 use std::task::Poll;
-use std::time::Duration;
 
-use crate::lock::raw::{RawLock, RawLockWait};
 use crate::wait::sync::AtomicU64;
-use crate::wait::{LazyList, PassOn, Retry, Wakeup};
+use crate::wait::{LazyList, PassOn, Retry, Ticket, WaitList, Wakeup};
 
 /// Bit 0: a writer holds the lock.
 const WRITER: u64 = 1;
-/// Bit 1: the holder of the writers' lock waits for the readers to leave
-/// (to write, or to upgrade): no new readers.
-const PENDING: u64 = 2;
-/// Bit 2: an upgradable reader holds the lock (it counts as a reader too).
-const UPGRADABLE: u64 = 4;
-/// The bits above count the readers holding the lock.
-const READER: u64 = 8;
+/// Bit 1: an upgradable reader holds the lock (it counts as a reader too).
+const UPGRADABLE: u64 = 2;
+/// Bit 2: the upgradable reader waits to upgrade: no new readers.
+const UPGRADING: u64 = 4;
+/// Bits 3 to 31 count the writers and upgradable readers waiting.
+const WAITER: u64 = 8;
+const WAITERS: u64 = (1 << 32) - WAITER;
+/// The high 32 bits count the readers holding the lock.
+const READER: u64 = 1 << 32;
 /// The most readers at once.
-const MAX_READERS: u64 = u64::MAX / READER - 1;
+const MAX_READERS: u64 = u32::MAX as u64;
 
 /// What a caller wants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +64,40 @@ pub(crate) enum Access {
     Read,
     Upgradable,
     Write,
+}
+
+impl Access {
+    /// The state with this access taken, if nothing keeps it out.
+    /// `counted`: the caller is one of the waiters counted in the state (a
+    /// writer or upgradable reader in line), which it then leaves.
+    #[inline]
+    fn enter(self, state: u64, counted: bool) -> Option<u64> {
+        let blocked_by = match self {
+            Access::Read => WRITER | UPGRADING | WAITERS,
+            // A newcomer lets those who wait go first; a waiter does not
+            // wait for itself, nor for the others (they may not be polled).
+            Access::Upgradable if counted => WRITER | UPGRADABLE | UPGRADING,
+            Access::Upgradable => WRITER | UPGRADABLE | UPGRADING | WAITERS,
+            Access::Write if counted => WRITER | !(READER - 1),
+            Access::Write => WRITER | !(READER - 1) | WAITERS,
+        };
+        if state & blocked_by != 0 {
+            return None;
+        }
+        let gain = match self {
+            Access::Read => READER,
+            Access::Upgradable => READER + UPGRADABLE,
+            Access::Write => WRITER,
+        };
+        if self != Access::Write {
+            assert!(state / READER < MAX_READERS, "too many RwLock readers");
+        }
+        Some(if counted {
+            state + gain - WAITER
+        } else {
+            state + gain
+        })
+    }
 }
 
 /// A snapshot of the state, for `Debug` and the accessors.
@@ -73,12 +111,12 @@ pub(crate) struct Snapshot {
 
 pub(crate) struct RawRwLock {
     state: AtomicU64,
-    /// Held by the writer, the pending writer and the upgradable reader.
-    writers: RawLock,
-    /// Readers held back by a writer.
+    /// Readers held back by a writer (holding or waiting).
     readers: LazyList,
-    /// The holder of the writers' lock, waiting for the readers to leave.
-    drain: LazyList,
+    /// Writers and upgradable readers.
+    writers: LazyList,
+    /// The upgradable reader waiting for the other readers to leave.
+    upgrader: LazyList,
 }
 
 impl RawRwLock {
@@ -86,9 +124,9 @@ impl RawRwLock {
     pub(crate) const fn new() -> RawRwLock {
         RawRwLock {
             state: AtomicU64::new(0),
-            writers: RawLock::new(),
             readers: LazyList::new(),
-            drain: LazyList::new(),
+            writers: LazyList::new(),
+            upgrader: LazyList::new(),
         }
     }
 
@@ -97,134 +135,78 @@ impl RawRwLock {
     pub(crate) fn new() -> RawRwLock {
         RawRwLock {
             state: AtomicU64::new(0),
-            writers: RawLock::new(),
             readers: LazyList::new(),
-            drain: LazyList::new(),
+            writers: LazyList::new(),
+            upgrader: LazyList::new(),
         }
     }
 
-    /// Takes `access` if it is free now, without waiting.
+    /// Takes `access` if nothing keeps it out (`counted`: see
+    /// [`Access::enter`]).
+    #[inline]
+    fn try_take(&self, access: Access, counted: bool) -> bool {
+        // `SeqCst`: a waiter that joined a line before this look, and a
+        // releaser that changed the state before looking at the line, cannot
+        // both miss each other (see `WaitList::anybody_waiting`).
+        let mut state = self.state.load(Ordering::SeqCst);
+        while let Some(next) = access.enter(state, counted) {
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => {
+                    if counted && next & WAITERS == 0 {
+                        // The last waiter of its kind is in: the readers
+                        // it held back may enter alongside an upgradable
+                        // reader, or wait for this writer.
+                        self.wake_readers_if_free(next);
+                    }
+                    return true;
+                }
+                Err(now) => state = now,
+            }
+        }
+        false
+    }
+
+    /// Takes `access` if it is free and no writer waits, without waiting.
     #[inline]
     pub(crate) fn try_enter(&self, access: Access) -> bool {
-        match access {
-            Access::Read => self.try_read(),
-            Access::Upgradable => self.try_upgradable(),
-            Access::Write => self.try_write(),
-        }
+        self.try_take(access, false)
     }
 
-    /// Takes a read access unless a writer holds the lock or is pending.
+    /// Whether the caller is the only writer or upgradable reader waiting.
+    fn alone(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & WAITERS == WAITER
+    }
+
+    /// A writer or upgradable reader starts waiting: no new readers.
+    fn count_in(&self) {
+        let before = self.state.fetch_add(WAITER, Ordering::SeqCst);
+        assert!(before & WAITERS != WAITERS, "too many RwLock waiters");
+    }
+
+    /// A counted waiter gives up.
+    fn count_out(&self) {
+        let after = self.state.fetch_sub(WAITER, Ordering::SeqCst) - WAITER;
+        self.wake_readers_if_free(after);
+    }
+
+    /// Wakes the readers held back if nothing keeps them out any more.
     #[inline]
-    fn try_read(&self) -> bool {
-        // `SeqCst`: after a waiter joined the readers' line, this look and
-        // the releaser's look at the line cannot both miss (see
-        // `WaitList::anybody_waiting`).
-        let mut state = self.state.load(Ordering::SeqCst);
-        while state & (WRITER | PENDING) == 0 {
-            assert!(state / READER < MAX_READERS, "too many RwLock readers");
-            match self.state.compare_exchange_weak(
-                state,
-                state + READER,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => state = now,
-            }
+    fn wake_readers_if_free(&self, state: u64) {
+        if state & (WRITER | UPGRADING | WAITERS) == 0 {
+            wake_all(&self.readers);
         }
-        false
     }
 
-    /// Takes the write access if nobody holds the lock.
-    fn try_write(&self) -> bool {
-        if !self.writers.try_lock() {
-            return false;
-        }
-        if self
-            .state
-            .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-            || self.try_become_writer()
-        {
-            return true;
-        }
-        self.writers.unlock();
-        false
-    }
-
-    /// Takes an upgradable read access if no writer or upgradable reader
-    /// holds the lock.
-    fn try_upgradable(&self) -> bool {
-        if !self.writers.try_lock() {
-            return false;
-        }
-        self.add_upgradable();
-        true
-    }
-
-    /// With the writers' lock held: counts the caller in as the upgradable
-    /// reader (no writer can hold the lock, nor be pending).
-    fn add_upgradable(&self) {
-        let before = self.state.fetch_add(READER + UPGRADABLE, Ordering::Acquire);
-        debug_assert!(before & (WRITER | PENDING | UPGRADABLE) == 0);
-        assert!(before / READER < MAX_READERS, "too many RwLock readers");
-    }
-
-    /// With the writers' lock held: becomes the writer if no reader is left
-    /// (clearing `PENDING`).
+    /// Wakes the oldest waiting writer (or upgradable reader) if one is
+    /// counted.
     #[inline]
-    fn try_become_writer(&self) -> bool {
-        let mut state = self.state.load(Ordering::SeqCst);
-        while state / READER == 0 {
-            match self.state.compare_exchange_weak(
-                state,
-                WRITER,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return true,
-                Err(now) => state = now,
-            }
-        }
-        false
-    }
-
-    /// Turns the caller's upgradable read access into the write access if
-    /// it is the only reader left (clearing `PENDING`).
-    #[inline]
-    pub(crate) fn try_upgrade(&self) -> bool {
-        let mut state = self.state.load(Ordering::SeqCst);
-        while state / READER == 1 {
-            debug_assert!(state & UPGRADABLE != 0, "upgrading without the access");
-            match self.state.compare_exchange_weak(
-                state,
-                WRITER,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return true,
-                Err(now) => state = now,
-            }
-        }
-        false
-    }
-
-    /// With the writers' lock held: no new readers from now on.
-    fn set_pending(&self) {
-        self.state.fetch_or(PENDING, Ordering::SeqCst);
-    }
-
-    /// The holder of the writers' lock stopped waiting for the readers:
-    /// readers may enter again, and those held back are woken.
-    fn clear_pending(&self) {
-        self.state.fetch_and(!PENDING, Ordering::SeqCst);
-        self.wake_readers();
-    }
-
-    fn wake_readers(&self) {
-        if let Some(list) = self.readers.get() {
-            if list.anybody_waiting() {
-                list.wake_all();
+    fn wake_writer_if_waiting(&self, state: u64) {
+        if state & WAITERS != 0 {
+            if let Some(list) = self.writers.get() {
+                list.notify(1);
             }
         }
     }
@@ -233,58 +215,95 @@ impl RawRwLock {
     #[inline]
     pub(crate) fn unlock_read(&self) {
         let after = self.state.fetch_sub(READER, Ordering::SeqCst) - READER;
-        // The last reader but the upgrading one lets the upgrade go on, the
-        // last one the pending writer (a spurious wake-up for a writer when
-        // one reader is left is harmless: it looks and waits again).
-        if after & PENDING != 0 && after / READER <= 1 {
-            self.wake_drain();
+        if after & (WAITERS | UPGRADING) != 0 {
+            self.after_reader_left(after);
         }
     }
 
+    /// A reader left while somebody waits: the last one lets a writer in,
+    /// the last but the upgrading one lets the upgrade go on.
     #[cold]
-    fn wake_drain(&self) {
-        if let Some(list) = self.drain.get() {
-            if list.anybody_waiting() {
-                list.notify(1);
+    fn after_reader_left(&self, after: u64) {
+        let readers = after / READER;
+        if readers == 1 && after & UPGRADING != 0 {
+            if let Some(list) = self.upgrader.get() {
+                if list.anybody_waiting() {
+                    list.notify(1);
+                }
             }
+        } else if readers == 0 {
+            self.wake_writer_if_waiting(after);
         }
     }
 
     /// Gives back an upgradable read access.
     #[inline]
     pub(crate) fn unlock_upgradable(&self) {
-        self.state.fetch_sub(READER + UPGRADABLE, Ordering::Release);
-        self.writers.unlock();
+        let after =
+            self.state.fetch_sub(READER + UPGRADABLE, Ordering::SeqCst) - (READER + UPGRADABLE);
+        self.wake_writer_if_waiting(after);
     }
 
     /// Gives back the write access.
     #[inline]
     pub(crate) fn unlock_write(&self) {
-        self.state.fetch_and(!WRITER, Ordering::SeqCst);
-        self.wake_readers();
-        self.writers.unlock();
+        let after = self.state.fetch_sub(WRITER, Ordering::SeqCst) - WRITER;
+        self.wake_writer_if_waiting(after);
+        self.wake_readers_if_free(after);
     }
 
     /// Turns the write access into `to` (read or upgradable) without letting
-    /// any writer in between; readers held back enter with it.
+    /// any writer in between.
     pub(crate) fn downgrade_write(&self, to: Access) {
         let gain = match to {
             Access::Read => READER,
             Access::Upgradable => READER + UPGRADABLE,
             Access::Write => unreachable!("a downgrade to the write access"),
         };
-        self.state.fetch_add(gain - WRITER, Ordering::SeqCst);
-        self.wake_readers();
+        let after = self.state.fetch_add(gain - WRITER, Ordering::SeqCst) + gain - WRITER;
         if to == Access::Read {
-            self.writers.unlock();
+            // An upgradable reader may enter alongside.
+            self.wake_writer_if_waiting(after);
         }
+        self.wake_readers_if_free(after);
     }
 
-    /// Turns the upgradable read access into a plain read access: writers
-    /// and upgradable readers may take their turn.
+    /// Turns the upgradable read access into a plain read access.
     pub(crate) fn downgrade_upgradable(&self) {
-        self.state.fetch_sub(UPGRADABLE, Ordering::Release);
-        self.writers.unlock();
+        let after = self.state.fetch_sub(UPGRADABLE, Ordering::SeqCst) - UPGRADABLE;
+        self.wake_writer_if_waiting(after);
+    }
+
+    /// Turns the caller's upgradable read access into the write access if
+    /// it is the only reader left (clearing `UPGRADING`).
+    #[inline]
+    pub(crate) fn try_upgrade(&self) -> bool {
+        let mut state = self.state.load(Ordering::SeqCst);
+        while state / READER == 1 {
+            debug_assert!(state & UPGRADABLE != 0, "upgrading without the access");
+            match self.state.compare_exchange_weak(
+                state,
+                (state & WAITERS) | WRITER,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(now) => state = now,
+            }
+        }
+        false
+    }
+
+    /// The upgradable reader starts waiting to upgrade: no new readers.
+    fn begin_upgrade(&self) {
+        self.state.fetch_or(UPGRADING, Ordering::SeqCst);
+    }
+
+    /// The upgradable reader stopped waiting to upgrade (and still holds
+    /// its access): readers held back may enter again.
+    fn abandon_upgrade(&self) {
+        let after = self.state.fetch_and(!UPGRADING, Ordering::SeqCst) & !UPGRADING;
+        self.wake_readers_if_free(after);
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
@@ -293,163 +312,27 @@ impl RawRwLock {
             readers: (state / READER) as usize,
             writer: state & WRITER != 0,
             upgradable: state & UPGRADABLE != 0,
-            waiters: self.readers.len() + self.writers.waiters_now() + self.drain.len(),
+            waiters: ((state & WAITERS) / WAITER) as usize
+                + self.readers.len()
+                + self.upgrader.len(),
         }
     }
 }
 
-/// One call waiting for `access` to a [`RawRwLock`], handed the lock on
-/// every step (so that an owned guard's future can hold the lock's `Arc`).
-///
-/// - A reader: try, join the `readers` line, try again, wait for the
-///   writer to leave, repeat.
-/// - An upgradable reader: take the writers' lock, then count itself in.
-/// - A writer: take the writers' lock, set `PENDING`, then wait in the
-///   `drain` line until the last reader leaves.
-pub(crate) struct RwWait {
-    access: Access,
-    /// A reader's wait for the writer, or a writer's wait for the readers.
-    retry: Retry,
-    /// Whether a reader looked yet, or a writer set `PENDING` yet.
-    started: bool,
-    /// The writers' lock (writers and upgradable readers).
-    writers: RawLockWait,
-    /// Whether the writers' lock is taken.
-    holds_writers: bool,
-}
-
-impl RwWait {
-    pub(crate) fn new(access: Access) -> RwWait {
-        RwWait {
-            access,
-            // Readers are woken all at once; the drain line has one waiter.
-            retry: Retry::new(PassOn::Nothing),
-            started: false,
-            writers: RawLockWait::default(),
-            holds_writers: false,
-        }
-    }
-
-    pub(crate) fn poll(&mut self, lock: &RawRwLock, wakeup: Wakeup<'_>) -> Poll<()> {
-        match self.access {
-            Access::Read => {
-                if !std::mem::replace(&mut self.started, true)
-                    && (lock.try_read() || spin_until(|| lock.try_read()))
-                {
-                    return Poll::Ready(());
-                }
-                let list = lock.readers.get_or_init();
-                self.retry
-                    .poll(list, wakeup, || lock.try_read().then_some(()))
-            }
-            Access::Upgradable => {
-                std::task::ready!(self.writers.poll(&lock.writers, wakeup));
-                lock.add_upgradable();
-                Poll::Ready(())
-            }
-            Access::Write => {
-                if !self.holds_writers {
-                    std::task::ready!(self.writers.poll(&lock.writers, wakeup));
-                    self.holds_writers = true;
-                    if lock.try_become_writer() {
-                        return self.done();
-                    }
-                    lock.set_pending();
-                    if spin_until(|| lock.try_become_writer()) {
-                        return self.done();
-                    }
-                }
-                let list = lock.drain.get_or_init();
-                std::task::ready!(
-                    self.retry
-                        .poll(list, wakeup, || lock.try_become_writer().then_some(()))
-                );
-                self.done()
-            }
-        }
-    }
-
-    fn done(&mut self) -> Poll<()> {
-        self.holds_writers = false;
-        Poll::Ready(())
-    }
-
-    /// The deadline passed: one last try, then gives up; `true` if it holds
-    /// the lock after all.
-    pub(crate) fn expire(&mut self, lock: &RawRwLock) -> bool {
-        let taken = match self.access {
-            Access::Read => lock.try_read(),
-            Access::Upgradable => {
-                let taken = self.writers.expire(&lock.writers);
-                if taken {
-                    lock.add_upgradable();
-                }
-                return taken;
-            }
-            Access::Write => {
-                if !self.holds_writers {
-                    if !self.writers.expire(&lock.writers) {
-                        return false;
-                    }
-                    self.holds_writers = true;
-                }
-                lock.try_become_writer()
-            }
-        };
-        if taken {
-            self.leave(lock);
-            self.holds_writers = false;
-        } else {
-            self.cancel(lock);
-        }
-        taken
-    }
-
-    /// Leaves whichever line it waits in.
-    fn leave(&mut self, lock: &RawRwLock) {
-        let list = match self.access {
-            Access::Read => &lock.readers,
-            _ => &lock.drain,
-        };
-        if let Some(list) = list.get() {
-            self.retry.cancel(list);
-        }
-    }
-
-    /// Gives up: leaves the line; a pending writer lets the readers in
-    /// again and hands the writers' lock on.
-    pub(crate) fn cancel(&mut self, lock: &RawRwLock) {
-        self.leave(lock);
-        if std::mem::take(&mut self.holds_writers) {
-            lock.clear_pending();
-            lock.writers.unlock();
-        } else if self.access != Access::Read {
-            self.writers.cancel(&lock.writers);
-        }
-    }
-
-    pub(crate) fn woken(&self, lock: &RawRwLock) -> bool {
-        match self.access {
-            Access::Read => woken_in(&self.retry, &lock.readers),
-            _ if self.holds_writers => woken_in(&self.retry, &lock.drain),
-            _ => self.writers.woken(&lock.writers),
-        }
-    }
-
-    pub(crate) fn park_limit(&mut self) -> Option<Duration> {
-        // A thread waiting for the writers' lock looks again now and then,
-        // as a `Lock` waiter does, to claim its turn from barging tasks.
-        if self.access != Access::Read && !self.holds_writers {
-            self.writers.park_limit()
-        } else {
-            None
+/// Wakes everybody in `list`, if anybody waits there.
+fn wake_all(list: &LazyList) {
+    if let Some(list) = list.get() {
+        if list.anybody_waiting() {
+            list.wake_all();
         }
     }
 }
 
-/// Looks at `done` a few times with a growing pause in between.
+/// Looks at `done` a few times with a growing pause in between, before a
+/// waiter sleeps. Few rounds: a pause costs up to 100 ns on some virtual
+/// machines.
 fn spin_until(mut done: impl FnMut() -> bool) -> bool {
-    for round in 0..SPIN_ROUNDS {
+    for round in 0..2 {
         for _ in 0..(2 << round) {
             std::hint::spin_loop();
         }
@@ -460,14 +343,173 @@ fn spin_until(mut done: impl FnMut() -> bool) -> bool {
     false
 }
 
-const SPIN_ROUNDS: u32 = 2;
+/// A place in a line that, unlike [`Retry`], looks at the lock on every
+/// poll, woken or not: a waiter that was not woken may still take the lock
+/// when its task polls it (the wake-up went to another future of the task).
+#[derive(Default)]
+struct Place {
+    ticket: Option<Ticket>,
+}
 
-fn woken_in(retry: &Retry, list: &LazyList) -> bool {
-    list.get().is_none_or(|list| retry.woken(list))
+impl Place {
+    /// Tries, joins the line (once), tries again; `true` when `attempt`
+    /// succeeded (then out of line).
+    fn poll(
+        &mut self,
+        list: &WaitList,
+        wakeup: Wakeup<'_>,
+        pass_on: PassOn,
+        mut attempt: impl FnMut() -> bool,
+    ) -> bool {
+        loop {
+            if attempt() {
+                self.leave(list, pass_on);
+                return true;
+            }
+            match self.ticket {
+                Some(ticket) => {
+                    let woken = list.is_notified(ticket)
+                        || matches!(wakeup, Wakeup::Task(waker) if list.update(ticket, waker));
+                    if !woken {
+                        return false;
+                    }
+                    // The wake-up was used by the attempt above: join again.
+                    self.ticket = None;
+                }
+                None => {
+                    self.ticket = Some(list.enqueue(wakeup));
+                    if attempt() {
+                        self.leave(list, pass_on);
+                        return true;
+                    }
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Leaves the line; a wake-up that had reached it goes on as `pass_on`
+    /// says.
+    fn leave(&mut self, list: &WaitList, pass_on: PassOn) {
+        if let Some(ticket) = self.ticket.take() {
+            if !list.leave(ticket, || {}) {
+                if let PassOn::NextWaiter = pass_on {
+                    list.notify(1);
+                }
+            }
+        }
+    }
+
+    fn woken(&self, list: &LazyList) -> bool {
+        self.ticket
+            .is_none_or(|ticket| list.get().is_some_and(|list| list.is_notified(ticket)))
+    }
+}
+
+/// One call waiting for `access` to a [`RawRwLock`], handed the lock on
+/// every step (so that an owned guard's future can hold the lock's `Arc`).
+///
+/// A reader tries, spins for a moment, then waits in the readers' line.
+/// A writer or upgradable reader tries, counts itself in (holding new
+/// readers back), spins for a moment, then waits in the writers' line. On
+/// every poll either looks at the lock again.
+pub(crate) struct RwWait {
+    access: Access,
+    /// Counted in the state as a waiting writer or upgradable reader.
+    counted: bool,
+    /// Polled before.
+    started: bool,
+    place: Place,
+}
+
+impl RwWait {
+    pub(crate) fn new(access: Access) -> RwWait {
+        RwWait {
+            access,
+            counted: false,
+            started: false,
+            place: Place::default(),
+        }
+    }
+
+    fn line<'a>(&self, lock: &'a RawRwLock) -> &'a LazyList {
+        match self.access {
+            Access::Read => &lock.readers,
+            _ => &lock.writers,
+        }
+    }
+
+    /// What a waiter that leaves with a wake-up it did not use does with it:
+    /// readers are woken all at once, writers one at a time.
+    fn pass_on(&self) -> PassOn {
+        match self.access {
+            Access::Read => PassOn::Nothing,
+            _ => PassOn::NextWaiter,
+        }
+    }
+
+    pub(crate) fn poll(&mut self, lock: &RawRwLock, wakeup: Wakeup<'_>) -> Poll<()> {
+        let access = self.access;
+        if !std::mem::replace(&mut self.started, true) {
+            if lock.try_take(access, false) {
+                return Poll::Ready(());
+            }
+            if access != Access::Read {
+                lock.count_in();
+                self.counted = true;
+            }
+            // While spinning, a counted newcomer goes in only if nobody else
+            // waits: it must not overtake a woken waiter (a thread, say)
+            // that has yet to run.
+            let counted = self.counted;
+            if spin_until(|| (!counted || lock.alone()) && lock.try_take(access, counted)) {
+                self.counted = false;
+                return Poll::Ready(());
+            }
+        }
+        let counted = self.counted;
+        let list = self.line(lock).get_or_init();
+        if self.place.poll(list, wakeup, self.pass_on(), || {
+            lock.try_take(access, counted)
+        }) {
+            self.counted = false;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// The deadline passed: one last try, then gives up; `true` if it holds
+    /// the lock after all.
+    pub(crate) fn expire(&mut self, lock: &RawRwLock) -> bool {
+        if lock.try_take(self.access, self.counted) {
+            self.place
+                .leave(self.line(lock).get_or_init(), self.pass_on());
+            self.counted = false;
+            return true;
+        }
+        self.cancel(lock);
+        false
+    }
+
+    /// Gives up: leaves the line (passing on a writer's wake-up) and the
+    /// count (letting in the readers it held back).
+    pub(crate) fn cancel(&mut self, lock: &RawRwLock) {
+        if let Some(list) = self.line(lock).get() {
+            self.place.leave(list, self.pass_on());
+        }
+        if std::mem::take(&mut self.counted) {
+            lock.count_out();
+        }
+    }
+
+    pub(crate) fn woken(&self, lock: &RawRwLock) -> bool {
+        self.place.woken(self.line(lock))
+    }
 }
 
 /// The upgradable reader waiting to become the writer: stops new readers,
-/// then waits in the drain line until it is the only reader left.
+/// then waits in the upgrade line until it is the only reader left.
 pub(crate) struct UpgradeWait {
     started: bool,
     retry: Retry,
@@ -488,18 +530,18 @@ impl UpgradeWait {
                 return Poll::Ready(());
             }
             self.started = true;
-            lock.set_pending();
+            lock.begin_upgrade();
             if spin_until(|| lock.try_upgrade()) {
                 self.started = false;
                 return Poll::Ready(());
             }
         }
-        let list = lock.drain.get_or_init();
+        let list = lock.upgrader.get_or_init();
         let polled = self
             .retry
             .poll(list, wakeup, || lock.try_upgrade().then_some(()));
         if polled.is_ready() {
-            // The upgrade cleared `PENDING`: nothing left to give up.
+            // The upgrade cleared `UPGRADING`: nothing left to give up.
             self.started = false;
         }
         polled
@@ -509,17 +551,17 @@ impl UpgradeWait {
     /// upgradable read access.
     pub(crate) fn cancel(&mut self, lock: &RawRwLock) {
         if std::mem::take(&mut self.started) {
-            if let Some(list) = lock.drain.get() {
+            if let Some(list) = lock.upgrader.get() {
                 self.retry.cancel(list);
             }
-            lock.clear_pending();
+            lock.abandon_upgrade();
         }
     }
 
     /// One last try at the deadline; `false` (no longer waiting) if it failed.
     pub(crate) fn expire(&mut self, lock: &RawRwLock) -> bool {
         if lock.try_upgrade() {
-            if let Some(list) = lock.drain.get() {
+            if let Some(list) = lock.upgrader.get() {
                 self.retry.cancel(list);
             }
             self.started = false;
@@ -530,6 +572,8 @@ impl UpgradeWait {
     }
 
     pub(crate) fn woken(&self, lock: &RawRwLock) -> bool {
-        woken_in(&self.retry, &lock.drain)
+        lock.upgrader
+            .get()
+            .is_none_or(|list| self.retry.woken(list))
     }
 }
