@@ -99,7 +99,7 @@ pub use error::{
     TooManyPermitsError,
 };
 pub use event::Event;
-pub use lock::{Lock, LockGuard, OwnedLockGuard};
+pub use lock::{Lock, LockGuard, MappedLockGuard, OwnedLockGuard, OwnedMappedLockGuard};
 pub use queue::{
     Fifo, Lifo, LifoQueue, OrderedQueue, OwnedQueueStream, Priority, PriorityQueue, Queue,
     QueueOrder, QueueStream,

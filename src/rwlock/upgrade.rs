@@ -219,7 +219,8 @@ impl<T> OwnedRwLockUpgradableReadGuard<T> {
     /// # Examples
     ///
     /// ```
-    ///     /// use ambisync::{OwnedRwLockUpgradableReadGuard, RwLock};
+    /// use std::sync::Arc;
+    /// use ambisync::{OwnedRwLockUpgradableReadGuard, RwLock};
     /// # futures::executor::block_on(async {
     /// let lock = Arc::new(RwLock::new(0));
     /// let guard = lock.upgradable_read_owned().await;
@@ -276,7 +277,8 @@ impl<T> OwnedRwLockUpgradableReadGuard<T> {
     /// # Examples
     ///
     /// ```
-    ///     /// use ambisync::{OwnedRwLockUpgradableReadGuard, RwLock};
+    /// use std::sync::Arc;
+    /// use ambisync::{OwnedRwLockUpgradableReadGuard, RwLock};
     /// let lock = Arc::new(RwLock::new(0));
     /// let guard = lock.upgradable_read_owned_blocking();
     /// assert!(OwnedRwLockUpgradableReadGuard::try_upgrade(guard).is_ok());
