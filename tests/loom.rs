@@ -265,3 +265,118 @@ fn a_permit_granted_to_a_cancelled_waiter_moves_on_to_the_next() {
         join_and_check(&sem, vec![leaver, patient], 0);
     });
 }
+
+// ==================================================================== RwLock
+// (issue 12) The state word (readers, writer, waiting writers, upgrading),
+// the readers' and writers' lines and the upgrade line: a reader or writer
+// joining a line while the holder leaves is woken or sees the lock free; a
+// writer woken and dropped lets in the readers it held back.
+
+use ambisync::{RwLock, RwLockUpgradableReadGuard};
+
+/// Runs `f` on the lock in a new thread.
+fn on_rwlock_thread(
+    lock: &StdArc<RwLock<u32>>,
+    f: impl FnOnce(&RwLock<u32>) + Send + 'static,
+) -> thread::JoinHandle<()> {
+    let lock = StdArc::clone(lock);
+    thread::spawn(move || f(&lock))
+}
+
+/// Joins the threads, then checks the lock is free, holds `value`, and
+/// nobody is left waiting.
+fn join_and_check_rwlock(lock: &RwLock<u32>, threads: Vec<thread::JoinHandle<()>>, value: u32) {
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert!(!lock.is_locked());
+    assert_eq!(lock.waiters(), 0);
+    assert_eq!(*lock.try_write().expect("free at the end"), value);
+}
+
+#[test]
+fn rwlock_a_reader_and_a_writer_racing_both_finish() {
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let writer = on_rwlock_thread(&lock, |lock| *lock.write_blocking() += 1);
+        assert!(*lock.read_blocking() <= 1);
+        join_and_check_rwlock(&lock, vec![writer], 1);
+    });
+}
+
+#[test]
+fn rwlock_the_last_reader_leaving_reaches_a_writer_counting_in() {
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let reader = lock.try_read_owned().unwrap();
+        let writer = on_rwlock_thread(&lock, |lock| *lock.write_blocking() += 1);
+        drop(reader);
+        join_and_check_rwlock(&lock, vec![writer], 1);
+    });
+}
+
+#[test]
+fn rwlock_a_writer_leaving_reaches_a_reader_task_joining_the_line() {
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let writer = lock.try_write_owned().unwrap();
+        let reader = on_rwlock_thread(&lock, |lock| {
+            assert_eq!(*loom::future::block_on(lock.read()), 0);
+        });
+        drop(writer);
+        join_and_check_rwlock(&lock, vec![reader], 0);
+    });
+}
+
+#[test]
+fn rwlock_a_woken_writer_dropped_lets_the_held_back_reader_in() {
+    // The writer is counted (holding readers back), may be woken by the
+    // reader leaving, and is dropped without looking again: the late reader
+    // must get in either way.
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let reader = lock.try_read_owned().unwrap();
+        let leaver = on_rwlock_thread(&lock, |lock| {
+            let mut write = Box::pin(lock.write());
+            let waker = futures::task::noop_waker();
+            let _ = write
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker));
+        });
+        let late = on_rwlock_thread(&lock, |lock| drop(lock.read_blocking()));
+        drop(reader);
+        join_and_check_rwlock(&lock, vec![leaver, late], 0);
+    });
+}
+
+#[test]
+fn rwlock_an_upgrade_is_reached_by_the_last_other_reader_leaving() {
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let reader = lock.try_read_owned().unwrap();
+        let upgrader = on_rwlock_thread(&lock, |lock| {
+            let guard = lock.upgradable_read_blocking();
+            *RwLockUpgradableReadGuard::upgrade_blocking(guard) += 1;
+        });
+        drop(reader);
+        join_and_check_rwlock(&lock, vec![upgrader], 1);
+    });
+}
+
+#[test]
+fn rwlock_a_woken_writer_dropped_passes_the_turn_to_the_next_writer() {
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let writer = lock.try_write_owned().unwrap();
+        let leaver = on_rwlock_thread(&lock, |lock| {
+            let mut write = Box::pin(lock.write());
+            let waker = futures::task::noop_waker();
+            let _ = write
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker));
+        });
+        let patient = on_rwlock_thread(&lock, |lock| *lock.write_blocking() += 1);
+        drop(writer);
+        join_and_check_rwlock(&lock, vec![leaver, patient], 1);
+    });
+}

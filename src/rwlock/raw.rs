@@ -50,8 +50,11 @@ const WRITER: u64 = 1;
 const UPGRADABLE: u64 = 2;
 /// Bit 2: the upgradable reader waits to upgrade: no new readers.
 const UPGRADING: u64 = 4;
-/// Bits 3 to 31 count the writers and upgradable readers waiting.
-const WAITER: u64 = 8;
+/// Bit 3: readers may be in their line. Set under the line's lock by a
+/// reader joining it; cleared by the release that wakes them all.
+const PARKED: u64 = 8;
+/// Bits 4 to 31 count the writers and upgradable readers waiting.
+const WAITER: u64 = 16;
 const WAITERS: u64 = (1 << 32) - WAITER;
 /// The high 32 bits count the readers holding the lock.
 const READER: u64 = 1 << 32;
@@ -192,11 +195,45 @@ impl RawRwLock {
         self.wake_readers_if_free(after);
     }
 
-    /// Wakes the readers held back if nothing keeps them out any more.
+    /// Wakes the readers held back if nothing keeps them out any more
+    /// (`state`: the state a release left).
     #[inline]
     fn wake_readers_if_free(&self, state: u64) {
-        if state & (WRITER | UPGRADING | WAITERS) == 0 {
-            wake_all(&self.readers);
+        if state & (WRITER | UPGRADING | WAITERS | PARKED) == PARKED {
+            self.wake_readers();
+        }
+    }
+
+    #[cold]
+    fn wake_readers(&self) {
+        // Readers joining the line from now on set the bit again (under the
+        // line's lock, so after this wake-up or in it).
+        self.state.fetch_and(!PARKED, Ordering::SeqCst);
+        if let Some(list) = self.readers.get() {
+            list.wake_all();
+        }
+    }
+
+    /// Under the readers' line's lock: takes a read access if nothing keeps
+    /// it out (`true`), or marks readers as parked (`false`: the caller joins
+    /// the line, and the release that lets readers in again wakes it).
+    fn read_or_park(&self) -> bool {
+        let mut state = self.state.load(Ordering::SeqCst);
+        loop {
+            let (next, entered) = match Access::Read.enter(state, false) {
+                Some(next) => (next, true),
+                None => (state | PARKED, false),
+            };
+            if next == state {
+                return false;
+            }
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return entered,
+                Err(now) => state = now,
+            }
         }
     }
 
@@ -226,10 +263,10 @@ impl RawRwLock {
     fn after_reader_left(&self, after: u64) {
         let readers = after / READER;
         if readers == 1 && after & UPGRADING != 0 {
+            // Under the line's lock: after the upgrader joined it (then it is
+            // woken), or before (then its look after joining sees this).
             if let Some(list) = self.upgrader.get() {
-                if list.anybody_waiting() {
-                    list.notify(1);
-                }
+                list.notify(1);
             }
         } else if readers == 0 {
             self.wake_writer_if_waiting(after);
@@ -319,15 +356,6 @@ impl RawRwLock {
     }
 }
 
-/// Wakes everybody in `list`, if anybody waits there.
-fn wake_all(list: &LazyList) {
-    if let Some(list) = list.get() {
-        if list.anybody_waiting() {
-            list.wake_all();
-        }
-    }
-}
-
 /// Looks at `done` a few times with a growing pause in between, before a
 /// waiter sleeps. Few rounds: a pause costs up to 100 ns on some virtual
 /// machines.
@@ -352,14 +380,16 @@ struct Place {
 }
 
 impl Place {
-    /// Tries, joins the line (once), tries again; `true` when `attempt`
-    /// succeeded (then out of line).
+    /// Tries, then joins the line unless `join` (run under the line's lock,
+    /// so that it is ordered with the wake-ups) takes the lock or sees it
+    /// free; `true` when the lock was taken (then out of line).
     fn poll(
         &mut self,
         list: &WaitList,
         wakeup: Wakeup<'_>,
         pass_on: PassOn,
         mut attempt: impl FnMut() -> bool,
+        join: impl FnOnce() -> bool,
     ) -> bool {
         loop {
             if attempt() {
@@ -377,12 +407,8 @@ impl Place {
                     self.ticket = None;
                 }
                 None => {
-                    self.ticket = Some(list.enqueue(wakeup));
-                    if attempt() {
-                        self.leave(list, pass_on);
-                        return true;
-                    }
-                    return false;
+                    self.ticket = list.enqueue_unless(wakeup, join);
+                    return self.ticket.is_none();
                 }
             }
         }
@@ -469,9 +495,16 @@ impl RwWait {
         }
         let counted = self.counted;
         let list = self.line(lock).get_or_init();
-        if self.place.poll(list, wakeup, self.pass_on(), || {
-            lock.try_take(access, counted)
-        }) {
+        let attempt = || lock.try_take(access, counted);
+        let taken = match access {
+            Access::Read => self.place.poll(list, wakeup, PassOn::Nothing, attempt, || {
+                lock.read_or_park()
+            }),
+            _ => self
+                .place
+                .poll(list, wakeup, PassOn::NextWaiter, attempt, attempt),
+        };
+        if taken {
             self.counted = false;
             Poll::Ready(())
         } else {
