@@ -1430,3 +1430,70 @@ async fn stress_lifo_tasks_and_threads_receive_every_item_exactly_once() {
 async fn stress_priority_tasks_and_threads_receive_every_item_exactly_once() {
     stress(Arc::new(PriorityQueue::bounded(4))).await;
 }
+
+/// An owned stream is built outside the task and moved into `spawn`; it ends
+/// once the queue is shut down and empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owned_stream_moves_into_a_spawned_task() {
+    use futures::StreamExt;
+    let queue = Arc::new(Queue::bounded(4));
+    let mut items = queue.stream_owned();
+    let consumer = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Some(item) = items.next().await {
+            got.push(item);
+        }
+        got
+    });
+    for item in 0..100 {
+        queue.put(item).await.unwrap();
+    }
+    queue.shutdown();
+    let got = within("the owned stream's consumer", consumer)
+        .await
+        .unwrap();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    assert_eq!(queue.waiting_getters(), 0);
+}
+
+#[test]
+fn try_join_tells_whether_every_item_is_done() {
+    let queue = Queue::unbounded();
+    assert!(queue.try_join());
+    queue.try_put(1).unwrap();
+    assert!(!queue.try_join());
+    queue.try_get().unwrap();
+    assert!(!queue.try_join(), "taken is not done");
+    queue.task_done().unwrap();
+    assert!(queue.try_join());
+}
+
+/// Equal priorities come out in the order they were put (Python's heap makes
+/// no such promise; here it is kept), in gets and in `shutdown_immediate`.
+#[test]
+fn a_priority_queue_is_first_in_first_out_among_equal_priorities() {
+    #[derive(Debug, PartialEq, Eq)]
+    struct Job(u8, &'static str);
+    impl PartialOrd for Job {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Job {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            self.0.cmp(&other.0) // the name does not count
+        }
+    }
+    let queue = PriorityQueue::unbounded();
+    for (priority, name) in [(2, "a"), (1, "b"), (2, "c"), (1, "d"), (2, "e"), (1, "f")] {
+        queue.try_put(Job(priority, name)).unwrap();
+    }
+    let names: Vec<_> = (0..3).map(|_| queue.try_get().unwrap().1).collect();
+    assert_eq!(names, ["b", "d", "f"]);
+    let rest: Vec<_> = queue
+        .shutdown_immediate()
+        .into_iter()
+        .map(|job| job.1)
+        .collect();
+    assert_eq!(rest, ["a", "c", "e"]);
+}

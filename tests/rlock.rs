@@ -790,3 +790,83 @@ fn a_thread_gets_its_turn_while_tasks_relock_in_a_loop() {
         "the thread waited {worst:?} for one turn"
     );
 }
+
+// ---- mutable data, owned guards -------------------------------------------
+
+/// Python keeps its data under an `RLock` and mutates it in nested calls: a
+/// `RefCell` inside works, shared by tasks of a multi-threaded runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refcell_inside_is_shared_by_spawned_tasks() {
+    use std::cell::RefCell;
+    let shared = Arc::new(RLock::new(RefCell::new(Vec::new())));
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    let outer = shared.lock().await;
+                    let inner = shared.lock().await; // re-entered by the task
+                    inner.borrow_mut().push(i);
+                    tokio::task::yield_now().await;
+                    drop(inner);
+                    outer.borrow_mut().push(i);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        within("task pushing under the RLock", task).await.unwrap();
+    }
+    assert_eq!(shared.lock().await.borrow().len(), 400);
+}
+
+/// A guard moved to another thread can be dropped there (its level goes),
+/// but not used: only the owner may reach the value.
+#[test]
+fn a_guard_used_by_a_thread_that_does_not_own_the_lock_panics() {
+    let lock = Arc::new(RLock::new(5));
+    let guard = lock.try_lock_owned().unwrap();
+    let (used, dropped) = std::thread::scope(|s| {
+        s.spawn(move || {
+            let used = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| *guard));
+            drop(guard);
+            (used.is_err(), true)
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(used, "a non-owner read the value");
+    assert!(dropped);
+    assert!(!lock.is_locked(), "dropping it there gave its level back");
+    assert_eq!(format!("{:?}", lock.try_lock().unwrap()), "5");
+}
+
+#[tokio::test]
+async fn owned_guards_in_every_form() {
+    let lock = Arc::new(RLock::new(()));
+    let a = lock.lock_owned().await;
+    let b = lock.try_lock_owned().unwrap();
+    assert_eq!(lock.recursion_count(), 2);
+    #[cfg(feature = "tokio")]
+    let c = lock.lock_owned_timeout(SHORT).await.unwrap();
+    drop((a, b));
+    #[cfg(feature = "tokio")]
+    drop(c);
+    assert!(!lock.is_locked());
+    let held = hold_in_thread(&lock);
+    #[cfg(feature = "tokio")]
+    assert!(lock.lock_owned_timeout(SHORT).await.is_none());
+    assert!(lock.try_lock_owned().is_none());
+    let blocked = {
+        let lock = Arc::clone(&lock);
+        tokio::task::spawn_blocking(move || lock.lock_owned_timeout_blocking(SHORT).is_none())
+    };
+    assert!(within("blocking form", blocked).await.unwrap());
+    drop(held);
+    let thread = {
+        let lock = Arc::clone(&lock);
+        std::thread::spawn(move || drop(lock.lock_owned_blocking()))
+    };
+    join_thread("thread taking the owned guard", thread).await;
+    assert_eq!(lock.waiters(), 0);
+}

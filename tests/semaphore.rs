@@ -1575,3 +1575,167 @@ fn a_raw_release_beyond_max_permits_panics_and_changes_nothing() {
     assert!(common::panic_message(panic).contains("overflow"));
     assert_eq!(sem.available_permits(), ambisync::MAX_PERMITS - 1);
 }
+
+// ---- acquire_many (weighted permits) --------------------------------------
+
+/// A waiter for many permits keeps its place: a later waiter for one does
+/// not overtake it, even while single permits come back one by one.
+#[test]
+fn a_waiter_for_many_permits_is_not_overtaken_by_later_waiters_for_one() {
+    let sem = Semaphore::new(0);
+    let (flag_many, many_waker) = counting_waker();
+    let (flag_one, one_waker) = counting_waker();
+    let mut many = Box::pin(sem.acquire_many(3));
+    let mut one = Box::pin(sem.acquire());
+    assert!(poll_with(&mut many, &many_waker).is_pending());
+    assert!(poll_with(&mut one, &one_waker).is_pending());
+    sem.release();
+    sem.release();
+    assert!(
+        poll_with(&mut one, &one_waker).is_pending(),
+        "overtook the head"
+    );
+    assert_eq!(sem.available_permits(), 2, "the permits wait for the head");
+    sem.release();
+    assert_eq!(flag_many.wakes(), 1);
+    let Poll::Ready(Ok(permits)) = poll_with(&mut many, &many_waker) else {
+        panic!("the head got its three permits");
+    };
+    assert_eq!(permits.num_permits(), 3);
+    assert_eq!(flag_one.wakes(), 0);
+    drop(permits);
+    assert_eq!(flag_one.wakes(), 1, "the next in line is served");
+    let Poll::Ready(one) = poll_with(&mut one, &one_waker) else {
+        panic!("the next in line got its permit");
+    };
+    assert_eq!(sem.available_permits(), 2);
+    drop(one);
+    assert_eq!(sem.available_permits(), 3);
+}
+
+#[test]
+fn more_permits_than_can_ever_be_free_is_an_immediate_error() {
+    let bounded = BoundedSemaphore::new(2);
+    let err = bounded.try_acquire_many(3).unwrap_err();
+    assert_eq!((err.requested, err.limit), (3, 2));
+    assert_eq!(
+        futures::executor::block_on(bounded.acquire_many(3)).unwrap_err(),
+        err
+    );
+    assert!(bounded.acquire_many_blocking(3).is_err());
+    assert!(
+        bounded
+            .acquire_many_timeout_blocking(3, Duration::MAX)
+            .is_err()
+    );
+    let sem = Semaphore::new(0);
+    assert!(sem.try_acquire_many(ambisync::MAX_PERMITS + 1).is_err());
+    assert!(
+        sem.try_acquire_many(ambisync::MAX_PERMITS)
+            .unwrap()
+            .is_none(),
+        "MAX_PERMITS may become free"
+    );
+    assert_eq!(bounded.waiters() + sem.waiters(), 0, "nobody queued");
+}
+
+#[test]
+fn many_permits_dropped_after_their_grant_go_on_to_the_next_waiter() {
+    let sem = Semaphore::new(0);
+    let (flag, waker) = counting_waker();
+    let mut first = Box::pin(sem.acquire_many(2));
+    let mut second = Box::pin(sem.acquire_many(2));
+    assert!(poll_with(&mut first, &waker).is_pending());
+    assert!(poll_with(&mut second, &waker).is_pending());
+    sem.release_n(2);
+    assert!(flag.wakes() >= 1);
+    drop(first); // granted two permits, never saw them
+    let Poll::Ready(Ok(permits)) = poll_with(&mut second, &waker) else {
+        panic!("the two permits went on to the second waiter");
+    };
+    assert_eq!(permits.num_permits(), 2);
+    drop(permits);
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[test]
+fn a_bounded_semaphore_keeps_its_bound_exact_with_many_permits() {
+    let sem = BoundedSemaphore::new(4);
+    let three = sem.try_acquire_many(3).unwrap().unwrap();
+    three.forget();
+    assert_eq!(sem.available_permits(), 1);
+    for _ in 0..3 {
+        sem.release().unwrap();
+    }
+    assert!(sem.release().is_err(), "never above the bound");
+    assert_eq!(sem.available_permits(), 4);
+    let owned = Arc::new(BoundedSemaphore::new(2));
+    let both = owned.try_acquire_many_owned(2).unwrap().unwrap();
+    assert!(owned.release().is_err());
+    drop(both);
+    assert_eq!(owned.available_permits(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_and_threads_asking_for_many_permits_never_exceed_the_count() {
+    const PERMITS: usize = 5;
+    let sem = Arc::new(Semaphore::new(PERMITS));
+    let held = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let take = |n: usize, held: &AtomicUsize, most: &AtomicUsize| {
+        let now = held.fetch_add(n, Ordering::SeqCst) + n;
+        most.fetch_max(now, Ordering::SeqCst);
+        std::hint::spin_loop();
+        held.fetch_sub(n, Ordering::SeqCst);
+    };
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let (sem, held, most) = (Arc::clone(&sem), Arc::clone(&held), Arc::clone(&most));
+            tokio::spawn(async move {
+                for round in 0..300 {
+                    let n = 1 + (i + round) % 3;
+                    let permits = sem.acquire_many(n).await.unwrap();
+                    take(n, &held, &most);
+                    drop(permits);
+                }
+            })
+        })
+        .collect();
+    let threads: Vec<_> = (0..2)
+        .map(|i| {
+            let (sem, held, most) = (Arc::clone(&sem), Arc::clone(&held), Arc::clone(&most));
+            std::thread::spawn(move || {
+                for round in 0..300 {
+                    let n = 1 + (i + round) % PERMITS;
+                    let permits = sem.acquire_many_blocking(n).unwrap();
+                    take(n, &held, &most);
+                    drop(permits);
+                }
+            })
+        })
+        .collect();
+    tasks_done("after 300 rounds", tasks).await;
+    for thread in threads {
+        join_thread("thread taking many permits", thread).await;
+    }
+    assert!(most.load(Ordering::SeqCst) <= PERMITS);
+    assert_eq!(sem.available_permits(), PERMITS);
+    assert_eq!(sem.waiters(), 0);
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn acquire_many_timeout_gives_up_and_leaves_the_line() {
+    let sem = Arc::new(Semaphore::new(1));
+    assert!(sem.acquire_many_timeout(2, SHORT).await.unwrap().is_none());
+    assert!(
+        sem.acquire_many_owned_timeout(2, SHORT)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(sem.waiters(), 0);
+    assert_eq!(sem.available_permits(), 1);
+    let one = sem.acquire_many_owned(1).await.unwrap();
+    assert_eq!(one.num_permits(), 1);
+}

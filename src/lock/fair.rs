@@ -60,6 +60,11 @@ impl FairWaiter {
         false
     }
 
+    /// Whether this waiter owns the starvation flag: the next turn is its own.
+    pub(crate) fn is_starving(&self) -> bool {
+        self.starving
+    }
+
     /// The waiting call ended without the lock (cancelled, timed out): gives
     /// the flag up if it owns it, and wakes a waiter if the lock is free.
     pub(crate) fn give_up(&mut self, state: &AtomicUsize, list: &WaitList) {

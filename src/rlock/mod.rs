@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use guard::{OwnedRLockGuard, RLockGuard};
-use op::RLockOp;
+use op::rlock_op;
 use owner::{NOBODY, Owner};
 
 use crate::error::ReleaseError;
-use crate::lock::raw::{AsRawLock, RawLock};
+use crate::lock::raw::RawLock;
+use crate::wait::Part;
 #[cfg(feature = "tokio")]
 use crate::wait::Timed;
 use crate::wait::{Map, Waiting, block_on, block_on_untimed, deadline_after};
@@ -106,40 +107,35 @@ pub struct RLock<T = ()> {
 // what `T: Send` allows. `get_mut` and `into_inner` need exclusive access.
 unsafe impl<T: Send> Sync for RLock<T> {}
 
-impl<T> AsRawLock for RLock<T> {
-    fn raw_lock(&self) -> &RawLock {
+impl<T> Part<RawLock> for RLock<T> {
+    fn part(&self) -> &RawLock {
         &self.raw
     }
 }
 
-impl<T> RLock<T> {
-    /// Creates an unlocked reentrant lock holding `value`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let lock = ambisync::RLock::new(5);
-    /// assert!(!lock.is_locked());
-    /// ```
-    #[cfg(not(ambisync_loom))]
-    pub const fn new(value: T) -> RLock<T> {
-        RLock {
-            raw: RawLock::new(),
-            owner: AtomicU64::new(NOBODY),
-            levels: AtomicU64::new(0),
-            value,
-        }
+impl<T> Part<RLock<T>> for RLock<T> {
+    fn part(&self) -> &RLock<T> {
+        self
     }
+}
 
-    /// Creates an unlocked reentrant lock holding `value` (loom's atomics
-    /// have no `const` constructor).
-    #[cfg(ambisync_loom)]
-    pub fn new(value: T) -> RLock<T> {
-        RLock {
-            raw: RawLock::new(),
-            owner: AtomicU64::new(NOBODY),
-            levels: AtomicU64::new(0),
-            value,
+impl<T> RLock<T> {
+    crate::wait::const_unless_loom! {
+        /// Creates an unlocked reentrant lock holding `value`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let lock = ambisync::RLock::new(5);
+        /// assert!(!lock.is_locked());
+        /// ```
+        pub fn new(value: T) -> RLock<T> {
+            RLock {
+                raw: RawLock::new(),
+                owner: AtomicU64::new(NOBODY),
+                levels: AtomicU64::new(0),
+                value,
+            }
         }
     }
 
@@ -169,14 +165,14 @@ impl<T> RLock<T> {
     }
 
     fn lock_op(&self) -> impl crate::wait::WaitOp<Output = RLockGuard<'_, T>> {
-        Map::new(RLockOp::new(self, GUARD_LEVEL), RLockGuard::adopt)
+        Map::new(rlock_op(self, GUARD_LEVEL), RLockGuard::adopt)
     }
 
     fn owned_lock_op(
         self: &Arc<Self>,
     ) -> impl crate::wait::WaitOp<Output = OwnedRLockGuard<T>> + use<T> {
         Map::new(
-            RLockOp::new(Arc::clone(self), GUARD_LEVEL),
+            rlock_op(Arc::clone(self), GUARD_LEVEL),
             OwnedRLockGuard::adopt,
         )
     }
@@ -591,7 +587,7 @@ impl RLock<()> {
     }
 
     fn acquire_op(&self) -> impl crate::wait::WaitOp<Output = ()> {
-        Map::new(RLockOp::new(self, RAW_LEVEL), |_| ())
+        Map::new(rlock_op(self, RAW_LEVEL), |_| ())
     }
 
     /// Acquires one level if that needs no waiting; `true` when it did.

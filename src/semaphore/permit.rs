@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::SemaphoreCore;
 use super::permits::Permits;
 
-/// Permits of a [`Semaphore`] or [`BoundedSemaphore`] (one, or as many as
+/// Permits of a [`Semaphore`](crate::Semaphore) or [`BoundedSemaphore`](crate::BoundedSemaphore) (one, or as many as
 /// `acquire_many` took); dropping the guard gives them back.
 ///
 /// # Examples

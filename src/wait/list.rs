@@ -179,38 +179,21 @@ pub(crate) struct WaitList {
 }
 
 impl WaitList {
-    #[cfg(not(ambisync_loom))]
-    pub(crate) const fn new() -> WaitList {
-        WaitList {
-            notified: AtomicU64::new(0),
-            len: AtomicUsize::new(0),
-            unseen: AtomicUsize::new(0),
-            line: Mutex::new(Line {
-                slots: Vec::new(),
-                free: NONE,
-                head: NONE,
-                tail: NONE,
-                next_seq: 1,
-                spare: Vec::new(),
-            }),
-        }
-    }
-
-    /// loom's atomics and mutex have no `const` constructors.
-    #[cfg(ambisync_loom)]
-    pub(crate) fn new() -> WaitList {
-        WaitList {
-            notified: AtomicU64::new(0),
-            len: AtomicUsize::new(0),
-            unseen: AtomicUsize::new(0),
-            line: Mutex::new(Line {
-                slots: Vec::new(),
-                free: NONE,
-                head: NONE,
-                tail: NONE,
-                next_seq: 1,
-                spare: Vec::new(),
-            }),
+    crate::wait::const_unless_loom! {
+        pub(crate) fn new() -> WaitList {
+            WaitList {
+                notified: AtomicU64::new(0),
+                len: AtomicUsize::new(0),
+                unseen: AtomicUsize::new(0),
+                line: Mutex::new(Line {
+                    slots: Vec::new(),
+                    free: NONE,
+                    head: NONE,
+                    tail: NONE,
+                    next_seq: 1,
+                    spare: Vec::new(),
+                }),
+            }
         }
     }
 
@@ -265,6 +248,18 @@ impl WaitList {
     #[inline]
     pub(crate) fn is_notified(&self, ticket: Ticket) -> bool {
         self.notified.load(Ordering::Acquire) >= ticket.seq
+    }
+
+    /// Whether the ticket's waiter was notified; if it was not, a task's
+    /// entry is pointed at the waker it is polled with now (a thread's
+    /// needs nothing). What every operation asks when it is polled again.
+    #[inline]
+    pub(crate) fn poll_ticket(&self, ticket: Ticket, wakeup: Wakeup<'_>) -> bool {
+        self.is_notified(ticket)
+            || match wakeup {
+                Wakeup::Task(waker) => self.update(ticket, waker),
+                Wakeup::Thread => false,
+            }
     }
 
     /// Points the ticket's waiter at `waker` (a task polled again, perhaps

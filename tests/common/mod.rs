@@ -9,8 +9,13 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long any single step of a test may wait before it is declared hung.
-pub const LIMIT: Duration = Duration::from_secs(10);
+/// How long any single step of a test may wait before it is declared hung
+/// (longer under miri, which runs code a thousand times slower).
+pub const LIMIT: Duration = if cfg!(miri) {
+    Duration::from_secs(120)
+} else {
+    Duration::from_secs(10)
+};
 
 /// Awaits `fut`, failing the test if it takes longer than [`LIMIT`].
 pub async fn within<F: Future>(what: &str, fut: F) -> F::Output {
