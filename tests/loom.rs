@@ -380,3 +380,18 @@ fn rwlock_a_woken_writer_dropped_passes_the_turn_to_the_next_writer() {
         join_and_check_rwlock(&lock, vec![leaver, patient], 1);
     });
 }
+
+#[test]
+fn rwlock_a_reader_held_back_by_an_upgrade_enters_after_the_upgraded_writer() {
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let reader = lock.try_read_owned().unwrap();
+        let upgrader = on_rwlock_thread(&lock, |lock| {
+            let guard = lock.upgradable_read_blocking();
+            *RwLockUpgradableReadGuard::upgrade_blocking(guard) += 1;
+        });
+        let late = on_rwlock_thread(&lock, |lock| assert!(*lock.read_blocking() <= 1));
+        drop(reader);
+        join_and_check_rwlock(&lock, vec![upgrader, late], 1);
+    });
+}

@@ -632,6 +632,28 @@ fn an_upgrade_waits_for_the_readers_and_holds_new_ones_back() {
     assert_eq!(*lock.try_read().unwrap(), 1);
 }
 
+/// Readers held back by an upgrade enter once the upgraded writer leaves
+/// (found by `examples/config_cache.rs`: the upgrade forgot that readers were
+/// parked).
+#[test]
+fn readers_held_back_by_an_upgrade_enter_after_the_upgraded_writer() {
+    let lock = Arc::new(RwLock::new(0u64));
+    let reader = lock.read_blocking();
+    let guard = lock.upgradable_read_blocking();
+    let mut upgrade = Box::pin(RwLockUpgradableReadGuard::upgrade(guard));
+    assert!(poll_once(&mut upgrade).is_none());
+    let held_back = {
+        let lock = Arc::clone(&lock);
+        std::thread::spawn(move || *lock.read_blocking())
+    };
+    eventually("a reader is held back", || lock.waiters() == 2);
+    drop(reader);
+    let mut writer = poll_once(&mut upgrade).expect("the last other reader left");
+    *writer = 3;
+    drop(writer);
+    assert_eq!(join_within("the held-back reader", held_back), 3);
+}
+
 #[test]
 fn try_upgrade_and_upgrade_timeout_give_the_guard_back() {
     let lock = RwLock::new(0);

@@ -320,7 +320,7 @@ impl RawRwLock {
             debug_assert!(state & UPGRADABLE != 0, "upgrading without the access");
             match self.state.compare_exchange_weak(
                 state,
-                (state & WAITERS) | WRITER,
+                (state & (WAITERS | PARKED)) | WRITER,
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             ) {
