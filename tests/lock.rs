@@ -20,22 +20,9 @@ use common::{LIMIT, eventually, eventually_async, join_thread, join_within, poll
 const SHORT: Duration = Duration::from_millis(50);
 
 /// Takes `lock` in a plain thread and keeps it until the returned sender is
-/// dropped (at the latest after [`LIMIT`], so that a test whose code under test
-/// wrongly waits for it still ends).
+/// dropped (see [`common::hold_in_thread`]).
 fn hold_in_thread<T: Send + 'static>(lock: &Arc<Lock<T>>) -> mpsc::Sender<()> {
-    let (held_tx, held_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let lock = Arc::clone(lock);
-    std::thread::spawn(move || {
-        let guard = lock.lock_blocking();
-        held_tx.send(()).unwrap();
-        let _ = release_rx.recv_timeout(LIMIT);
-        drop(guard);
-    });
-    held_rx
-        .recv_timeout(LIMIT)
-        .expect("holder thread: could not take the lock");
-    release_tx
+    common::hold_in_thread(lock, |lock| Box::new(lock.lock_blocking()))
 }
 
 fn assert_send<T: Send>(_: &T) {}

@@ -283,6 +283,16 @@ fn on_rwlock_thread(
     thread::spawn(move || f(&lock))
 }
 
+/// Polls `future` once with a no-op waker and drops it: a waiter that
+/// counts itself in or joins a line, may be woken, and gives up.
+fn poll_once_then_drop(future: impl Future) {
+    let mut future = Box::pin(future);
+    let waker = futures::task::noop_waker();
+    let _ = future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(&waker));
+}
+
 /// Joins the threads, then checks the lock is free, holds `value`, and
 /// nobody is left waiting.
 fn join_and_check_rwlock(lock: &RwLock<u32>, threads: Vec<thread::JoinHandle<()>>, value: u32) {
@@ -336,13 +346,7 @@ fn rwlock_a_woken_writer_dropped_lets_the_held_back_reader_in() {
     model_bounded(3, || {
         let lock = StdArc::new(RwLock::new(0));
         let reader = lock.try_read_owned().unwrap();
-        let leaver = on_rwlock_thread(&lock, |lock| {
-            let mut write = Box::pin(lock.write());
-            let waker = futures::task::noop_waker();
-            let _ = write
-                .as_mut()
-                .poll(&mut std::task::Context::from_waker(&waker));
-        });
+        let leaver = on_rwlock_thread(&lock, |lock| poll_once_then_drop(lock.write()));
         let late = on_rwlock_thread(&lock, |lock| drop(lock.read_blocking()));
         drop(reader);
         join_and_check_rwlock(&lock, vec![leaver, late], 0);
@@ -368,13 +372,7 @@ fn rwlock_a_woken_writer_dropped_passes_the_turn_to_the_next_writer() {
     model_bounded(3, || {
         let lock = StdArc::new(RwLock::new(0));
         let writer = lock.try_write_owned().unwrap();
-        let leaver = on_rwlock_thread(&lock, |lock| {
-            let mut write = Box::pin(lock.write());
-            let waker = futures::task::noop_waker();
-            let _ = write
-                .as_mut()
-                .poll(&mut std::task::Context::from_waker(&waker));
-        });
+        let leaver = on_rwlock_thread(&lock, |lock| poll_once_then_drop(lock.write()));
         let patient = on_rwlock_thread(&lock, |lock| *lock.write_blocking() += 1);
         drop(writer);
         join_and_check_rwlock(&lock, vec![leaver, patient], 1);

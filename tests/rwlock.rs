@@ -20,7 +20,8 @@ use ambisync::{
     RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
 use common::{
-    LIMIT, StopOnDrop, eventually, eventually_async, join_thread, join_within, poll_once, within,
+    LIMIT, StopOnDrop, eventually, eventually_async, hold_in_thread, join_thread, join_within,
+    poll_once, within,
 };
 
 /// A short timeout for the cases where expiring is the point.
@@ -123,26 +124,6 @@ fn debug_shows_the_state_without_blocking() {
 }
 
 // ---- every form ---------------------------------------------------------------
-
-/// Holds `access` on a plain thread until the returned sender is dropped.
-fn hold_in_thread(
-    lock: &Arc<RwLock<u64>>,
-    take: fn(&RwLock<u64>) -> Box<dyn std::fmt::Debug + '_>,
-) -> std::sync::mpsc::Sender<()> {
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let lock = Arc::clone(lock);
-    std::thread::spawn(move || {
-        let guard = take(&lock);
-        held_tx.send(()).unwrap();
-        let _ = release_rx.recv_timeout(LIMIT);
-        drop(guard);
-    });
-    held_rx
-        .recv_timeout(LIMIT)
-        .expect("holder thread: could not take the lock");
-    release_tx
-}
 
 fn hold_write(lock: &Arc<RwLock<u64>>) -> std::sync::mpsc::Sender<()> {
     hold_in_thread(lock, |lock| Box::new(lock.write_blocking()))
@@ -632,21 +613,34 @@ fn an_upgrade_waits_for_the_readers_and_holds_new_ones_back() {
     assert_eq!(*lock.try_read().unwrap(), 1);
 }
 
+/// An upgrade waiting for `reader` to leave (polled once), and a reader
+/// thread it holds back.
+fn upgrade_holding_a_reader_back(
+    lock: &Arc<RwLock<u64>>,
+) -> (
+    RwLockReadGuard<'_, u64>,
+    std::pin::Pin<Box<impl Future<Output = RwLockWriteGuard<'_, u64>>>>,
+    std::thread::JoinHandle<u64>,
+) {
+    let reader = lock.read_blocking();
+    let guard = lock.upgradable_read_blocking();
+    let mut upgrade = Box::pin(RwLockUpgradableReadGuard::upgrade(guard));
+    assert!(poll_once(&mut upgrade).is_none());
+    let held_back = {
+        let lock = Arc::clone(lock);
+        std::thread::spawn(move || *lock.read_blocking())
+    };
+    eventually("a reader is held back", || lock.waiters() == 2);
+    (reader, upgrade, held_back)
+}
+
 /// Readers held back by an upgrade enter once the upgraded writer leaves
 /// (found by `examples/config_cache.rs`: the upgrade forgot that readers were
 /// parked).
 #[test]
 fn readers_held_back_by_an_upgrade_enter_after_the_upgraded_writer() {
     let lock = Arc::new(RwLock::new(0u64));
-    let reader = lock.read_blocking();
-    let guard = lock.upgradable_read_blocking();
-    let mut upgrade = Box::pin(RwLockUpgradableReadGuard::upgrade(guard));
-    assert!(poll_once(&mut upgrade).is_none());
-    let held_back = {
-        let lock = Arc::clone(&lock);
-        std::thread::spawn(move || *lock.read_blocking())
-    };
-    eventually("a reader is held back", || lock.waiters() == 2);
+    let (reader, mut upgrade, held_back) = upgrade_holding_a_reader_back(&lock);
     drop(reader);
     let mut writer = poll_once(&mut upgrade).expect("the last other reader left");
     *writer = 3;
@@ -703,15 +697,7 @@ async fn owned_upgrade_forms() {
 #[test]
 fn a_dropped_upgrade_releases_the_access_and_the_held_back_readers() {
     let lock = Arc::new(RwLock::new(0u64));
-    let reader = lock.read_blocking();
-    let guard = lock.upgradable_read_blocking();
-    let mut upgrade = Box::pin(RwLockUpgradableReadGuard::upgrade(guard));
-    assert!(poll_once(&mut upgrade).is_none());
-    let held_back = {
-        let lock = Arc::clone(&lock);
-        std::thread::spawn(move || *lock.read_blocking())
-    };
-    eventually("a reader is held back", || lock.waiters() == 2);
+    let (reader, mut upgrade, held_back) = upgrade_holding_a_reader_back(&lock);
     drop(reader); // wakes the upgrade
     drop(upgrade);
     assert_eq!(join_within("the held-back reader", held_back), 0);

@@ -222,3 +222,30 @@ impl Drop for StopOnDrop {
         self.0.store(true, Ordering::Relaxed);
     }
 }
+
+/// Something a holder keeps until it lets go (a guard of any kind).
+pub trait Held {}
+impl<T> Held for T {}
+
+/// Takes hold of `shared` on a plain thread with `take` (a guard, say) and
+/// keeps it until the returned sender is dropped, at the latest after
+/// [`LIMIT`] (so that a test whose code under test wrongly waits for it
+/// still ends).
+pub fn hold_in_thread<S: Send + Sync + 'static>(
+    shared: &Arc<S>,
+    take: for<'a> fn(&'a S) -> Box<dyn Held + 'a>,
+) -> std::sync::mpsc::Sender<()> {
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let shared = Arc::clone(shared);
+    std::thread::spawn(move || {
+        let held = take(&shared);
+        held_tx.send(()).unwrap();
+        let _ = release_rx.recv_timeout(LIMIT);
+        drop(held);
+    });
+    held_rx
+        .recv_timeout(LIMIT)
+        .expect("holder thread: could not take hold");
+    release_tx
+}
