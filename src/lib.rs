@@ -83,6 +83,10 @@ mod condition;
 pub mod error;
 mod event;
 mod lock;
+// Hooks for tests/loom.rs, compiled only with `--cfg ambisync_loom`.
+#[cfg(ambisync_loom)]
+#[doc(hidden)]
+pub mod model;
 mod queue;
 mod rlock;
 mod rwlock;

@@ -795,6 +795,9 @@ fn a_thread_gets_its_turn_while_tasks_relock_in_a_loop() {
 
 /// Python keeps its data under an `RLock` and mutates it in nested calls: a
 /// `RefCell` inside works, shared by tasks of a multi-threaded runtime.
+/// (Tasks own the lock with the `tokio` feature only; without it the owner
+/// is the thread, and a task resumed on another worker is not the owner.)
+#[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refcell_inside_is_shared_by_spawned_tasks() {
     use std::cell::RefCell;

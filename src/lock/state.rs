@@ -1,7 +1,9 @@
 //! The lock's state word: the locked bit, the starvation flag and the count
 //! of waiting calls, and the one way to set the locked bit.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::wait::sync::AtomicUsize;
 
 /// Bit 0 of the state: somebody holds the lock.
 pub(super) const LOCKED: usize = 1;

@@ -6,7 +6,7 @@ pub(crate) mod owner;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 pub use guard::{OwnedRLockGuard, RLockGuard};
@@ -18,6 +18,7 @@ use crate::lock::raw::RawLock;
 use crate::wait::Part;
 #[cfg(feature = "tokio")]
 use crate::wait::Timed;
+use crate::wait::sync::AtomicU64;
 use crate::wait::{Map, Waiting, block_on, block_on_untimed, deadline_after};
 
 /// One level held by a guard, in [`RLock::levels`].
@@ -525,7 +526,10 @@ impl<T> RLock<T> {
     /// Gives up one `level`; the last level of the hold frees the lock and
     /// wakes a waiter.
     pub(crate) fn drop_level(&self, level: u64) {
-        let before = self.levels.fetch_sub(level, Ordering::Release);
+        // Acquire too: a guard dropped on another thread may end the hold,
+        // and the next owner must see what the owner wrote under it (found
+        // by loom: `rlock_a_guard_dropped_on_another_thread_races_reentry`).
+        let before = self.levels.fetch_sub(level, Ordering::AcqRel);
         if before == level {
             self.free();
         }

@@ -8,7 +8,7 @@ mod permits;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 pub use permit::{OwnedSemaphorePermit, SemaphorePermit};
@@ -18,6 +18,7 @@ use permits::{AcquireWait, Permits};
 use crate::error::{BoundedReleaseError, TooManyPermitsError};
 #[cfg(feature = "tokio")]
 use crate::wait::Timed;
+use crate::wait::sync::AtomicUsize;
 use crate::wait::{Held, Map, Part, WaitOp, Waiting, block_on, block_on_untimed, deadline_after};
 
 /// A counting semaphore for tasks and threads.
