@@ -697,7 +697,7 @@ async fn owned_upgrade_forms() {
 #[test]
 fn a_dropped_upgrade_releases_the_access_and_the_held_back_readers() {
     let lock = Arc::new(RwLock::new(0u64));
-    let (reader, mut upgrade, held_back) = upgrade_holding_a_reader_back(&lock);
+    let (reader, upgrade, held_back) = upgrade_holding_a_reader_back(&lock);
     drop(reader); // wakes the upgrade
     drop(upgrade);
     assert_eq!(join_within("the held-back reader", held_back), 0);
