@@ -810,14 +810,7 @@ async fn blocking_forms_that_must_wait_inside_a_task_panic_naming_the_async_form
     ];
     for (method, async_form, call) in cases {
         let held = hold_write(&lock);
-        let task = {
-            let lock = Arc::clone(&lock);
-            tokio::spawn(async move { call(&lock) })
-        };
-        let err = within(method, task)
-            .await
-            .expect_err("a `_blocking` call that has to wait inside a task must panic");
-        let message = common::panic_message(err.into_panic());
+        let message = common::panic_of_blocking_call_in_task(method, &lock, call).await;
         assert!(message.contains(method), "{method}: {message}");
         assert!(message.contains(async_form), "{method}: {message}");
         drop(held);

@@ -77,8 +77,10 @@ impl Access {
     fn enter(self, state: u64, counted: bool) -> Option<u64> {
         let blocked_by = match self {
             Access::Read => WRITER | UPGRADING | WAITERS,
-            // A newcomer lets those who wait go first; a waiter does not
-            // wait for itself, nor for the others (they may not be polled).
+            // A newcomer's first look lets those who wait go first. Once
+            // counted, a waiter does not wait for itself, nor for the others:
+            // they may never be polled again (async-lock#91), so every look
+            // competes with them.
             Access::Upgradable if counted => WRITER | UPGRADABLE | UPGRADING,
             Access::Upgradable => WRITER | UPGRADABLE | UPGRADING | WAITERS,
             Access::Write if counted => WRITER | !(READER - 1),
@@ -482,9 +484,9 @@ impl RwWait {
                 lock.count_in();
                 self.counted = true;
             }
-            // While spinning, a counted newcomer goes in only if nobody else
-            // waits: it must not overtake a woken waiter (a thread, say)
-            // that has yet to run.
+            // Looking again right away, a counted newcomer goes in only if
+            // nobody else waits (not to overtake a woken waiter that has yet
+            // to run); from its next look on, it competes with them.
             let counted = self.counted;
             if spin_until(|| (!counted || lock.alone()) && lock.try_take(access, counted)) {
                 self.counted = false;

@@ -249,3 +249,22 @@ pub fn hold_in_thread<S: Send + Sync + 'static>(
         .expect("holder thread: could not take hold");
     release_tx
 }
+
+/// Runs `call` on `shared` in a spawned tokio task (while the caller keeps
+/// it busy, so that the call has to wait) and returns the message it
+/// panicked with: a `_blocking` call inside a runtime must panic.
+#[cfg(feature = "tokio")]
+pub async fn panic_of_blocking_call_in_task<S: Send + Sync + 'static>(
+    what: &str,
+    shared: &Arc<S>,
+    call: fn(&S),
+) -> String {
+    let task = {
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move { call(&shared) })
+    };
+    let err = within(what, task)
+        .await
+        .expect_err("a `_blocking` call that has to wait inside a task must panic");
+    panic_message(err.into_panic())
+}
