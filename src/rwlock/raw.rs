@@ -481,6 +481,9 @@ impl RwWait {
                 return Poll::Ready(());
             }
             if access != Access::Read {
+                // The line first: a release that sees the count (reading
+                // from this increment) must also see the line it wakes.
+                self.line(lock).get_or_init();
                 lock.count_in();
                 self.counted = true;
             }
@@ -563,6 +566,9 @@ impl UpgradeWait {
                 return Poll::Ready(());
             }
             self.started = true;
+            // The line first: the reader that sees `UPGRADING` must also see
+            // the line it wakes.
+            lock.upgrader.get_or_init();
             lock.begin_upgrade();
             if spin_until(|| lock.try_upgrade()) {
                 self.started = false;
