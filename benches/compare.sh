@@ -8,7 +8,7 @@
 #   benches/compare.sh --no-run   # only rebuild the tables from target/criterion
 #
 # Environment (defaults in brackets):
-#   BENCHES         bench targets to run       [lock semaphore queue event_barrier]
+#   BENCHES         bench targets to run       [lock semaphore queue event_barrier rwlock]
 #   WARM_UP         criterion warm-up, seconds [1]
 #   MEASURE         criterion measurement, s   [2]
 #   CRITERION_ARGS  more criterion arguments, e.g. "--sample-size 50" or a
@@ -38,7 +38,7 @@ for arg in "$@"; do
   esac
 done
 
-BENCHES="${BENCHES:-lock semaphore queue event_barrier}"
+BENCHES="${BENCHES:-lock semaphore queue event_barrier rwlock}"
 WARM_UP="${WARM_UP:-1}"
 MEASURE="${MEASURE:-2}"
 CRITERION_ARGS="${CRITERION_ARGS:-}"
@@ -103,6 +103,7 @@ CASES = {
     "lock_contended_blocking": "one increment; 4 threads (`lock_blocking`)",
     "semaphore_uncontended_async": "acquire + release, one task",
     "semaphore_contended_async": "acquire, yield, release; 32 tasks, 4 permits, 2 workers",
+    "semaphore_many_contended_async": "acquire_many(1..=4), yield, release; 16 tasks, 8 permits, 2 workers",
     "queue_1to1_async": "one item, capacity 128; 1 → 1 tasks, 2 workers",
     "queue_4to4_async": "one item, capacity 128; 4 → 4 tasks (tokio mpsc: 4 → 1)",
     "queue_1to1_blocking": "one item, capacity 128; 1 → 1 threads",
@@ -113,6 +114,7 @@ CASES = {
     "event_wake_all_100_tasks": "100 tasks spawned, registered, woken, joined; 2 workers",
     "barrier_round_trip_async": "one round of 4 tasks, 2 workers",
     "barrier_round_trip_blocking": "one round of 4 threads",
+    "rwlock_read_mostly_async": "one read (15 in 16) or write; 8 tasks, 2 workers",
 }
 PEER_ORDER = [
     "tokio", "async_lock", "async_channel", "flume", "crossbeam", "event_listener",
@@ -133,6 +135,8 @@ TARGETS = [
     ("event_wake_all_100_futures", "tokio", 1.0, "wake-all of 100 waiters (futures) no slower than tokio Notify"),
     ("event_wake_all_100_tasks", "tokio", 1.0, "wake-all of 100 waiters (tasks) no slower than tokio Notify"),
     ("barrier_round_trip_async", "tokio", 1.0, "Barrier round trip ≥ tokio's"),
+    ("rwlock_read_mostly_async", "async_lock", 1.0, "RwLock read-mostly (8 tasks, 2 workers) ≥ async-lock's throughput"),
+    ("semaphore_many_contended_async", "tokio", 1.0, "acquire_many contended ≥ tokio's throughput"),
 ]
 SIZE_TARGETS = {"ambisync::Lock<()>": 16, "ambisync::Event": 16, "ambisync::Semaphore": 16}
 

@@ -1,7 +1,10 @@
 //! Semaphore acquire + release: uncontended, and 32 tasks sharing 4 permits on
 //! a two-worker runtime; `ambisync::Semaphore` against tokio and async-lock.
+//! Weighted: 16 tasks taking 1 to 4 of 8 permits at once with `acquire_many`,
+//! against tokio's `acquire_many` (async-lock has none).
 //!
-//! Every iteration is one acquire + release (time per permit taken).
+//! Every iteration is one acquire + release (time per acquire, whatever its
+//! weight).
 
 mod common;
 
@@ -77,6 +80,37 @@ impl AsyncSemaphore for async_lock::Semaphore {
     }
 }
 
+/// Tasks and permits of the weighted case: task `i` takes `i % 4 + 1`.
+const MANY_TASKS: usize = 16;
+const MANY_PERMITS: usize = 8;
+
+/// A semaphore whose `n` permits are taken at once, held across `hold` and
+/// given back.
+trait AsyncManySemaphore: AsyncSemaphore {
+    fn acquire_many_release(
+        &self,
+        n: usize,
+        hold: impl Future<Output = ()> + Send,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+impl AsyncManySemaphore for ambisync::Semaphore {
+    async fn acquire_many_release(&self, n: usize, hold: impl Future<Output = ()> + Send) {
+        let permits = self.acquire_many(n).await.expect("n is below the bound");
+        hold.await;
+        drop(permits);
+    }
+}
+
+impl AsyncManySemaphore for tokio::sync::Semaphore {
+    async fn acquire_many_release(&self, n: usize, hold: impl Future<Output = ()> + Send) {
+        let n = u32::try_from(n).expect("a few permits");
+        let permits = self.acquire_many(n).await.expect("never closed");
+        hold.await;
+        drop(permits);
+    }
+}
+
 /// `iters` acquire + release in one task of a current-thread runtime.
 fn uncontended<S: AsyncSemaphore>(
     group: &mut BenchmarkGroup<'_, WallTime>,
@@ -132,6 +166,43 @@ fn contended<S: AsyncSemaphore>(
     });
 }
 
+/// `iters` weighted acquires in all, shared by 16 tasks on a two-worker
+/// runtime; task `i` takes `i % 4 + 1` of the 8 permits at once and yields
+/// once while it holds them.
+fn many_contended<S: AsyncManySemaphore>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    rt: &Runtime,
+) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let sem = Arc::new(S::new(MANY_PERMITS));
+            let elapsed = rt.block_on(async {
+                let start = Instant::now();
+                let tasks: Vec<_> = shares(iters, MANY_TASKS)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        let sem = Arc::clone(&sem);
+                        tokio::spawn(async move {
+                            for _ in 0..n {
+                                sem.acquire_many_release(i % 4 + 1, tokio::task::yield_now())
+                                    .await;
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.expect("bench task panicked");
+                }
+                start.elapsed()
+            });
+            assert_eq!(sem.available(), MANY_PERMITS, "{name}: permits leaked");
+            elapsed
+        })
+    });
+}
+
 fn semaphore_uncontended_async(c: &mut Criterion) {
     let rt = current_thread();
     let mut group = c.benchmark_group("semaphore_uncontended_async");
@@ -152,9 +223,18 @@ fn semaphore_contended_async(c: &mut Criterion) {
     group.finish();
 }
 
+fn semaphore_many_contended_async(c: &mut Criterion) {
+    let rt = two_workers();
+    let mut group = c.benchmark_group("semaphore_many_contended_async");
+    group.throughput(Throughput::Elements(1));
+    many_contended::<ambisync::Semaphore>(&mut group, "ambisync", &rt);
+    many_contended::<tokio::sync::Semaphore>(&mut group, "tokio", &rt);
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::config();
-    targets = semaphore_uncontended_async, semaphore_contended_async
+    targets = semaphore_uncontended_async, semaphore_contended_async, semaphore_many_contended_async
 }
 criterion_main!(benches);

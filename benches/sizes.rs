@@ -19,6 +19,7 @@ fn main() {
         ("ambisync::Condition", size_of::<ambisync::Condition>()),
         ("ambisync::Barrier", size_of::<ambisync::Barrier>()),
         ("ambisync::Queue<u64>", size_of::<ambisync::Queue<u64>>()),
+        ("ambisync::RwLock<()>", size_of::<ambisync::RwLock<()>>()),
         (
             "tokio::sync::Mutex<()>",
             size_of::<tokio::sync::Mutex<()>>(),
@@ -29,9 +30,17 @@ fn main() {
             size_of::<tokio::sync::Semaphore>(),
         ),
         ("tokio::sync::Barrier", size_of::<tokio::sync::Barrier>()),
+        (
+            "tokio::sync::RwLock<()>",
+            size_of::<tokio::sync::RwLock<()>>(),
+        ),
         ("async_lock::Mutex<()>", size_of::<async_lock::Mutex<()>>()),
         ("async_lock::Semaphore", size_of::<async_lock::Semaphore>()),
         ("async_lock::Barrier", size_of::<async_lock::Barrier>()),
+        (
+            "async_lock::RwLock<()>",
+            size_of::<async_lock::RwLock<()>>(),
+        ),
         ("event_listener::Event", size_of::<event_listener::Event>()),
         ("std::sync::Mutex<()>", size_of::<std::sync::Mutex<()>>()),
         (

@@ -89,6 +89,7 @@ mod lock;
 pub mod model;
 mod queue;
 mod rlock;
+mod rwlock;
 mod semaphore;
 #[cfg(feature = "tokio")]
 mod timer;
@@ -101,12 +102,17 @@ pub use error::{
     TooManyPermitsError,
 };
 pub use event::Event;
-pub use lock::{Lock, LockGuard, OwnedLockGuard};
+pub use lock::{Lock, LockGuard, MappedLockGuard, OwnedLockGuard, OwnedMappedLockGuard};
 pub use queue::{
     Fifo, Lifo, LifoQueue, OrderedQueue, OwnedQueueStream, Priority, PriorityQueue, Queue,
     QueueOrder, QueueStream,
 };
 pub use rlock::{OwnedRLockGuard, RLock, RLockGuard};
+pub use rwlock::{
+    OwnedRwLockMappedWriteGuard, OwnedRwLockReadGuard, OwnedRwLockUpgradableReadGuard,
+    OwnedRwLockWriteGuard, RwLock, RwLockMappedWriteGuard, RwLockReadGuard,
+    RwLockUpgradableReadGuard, RwLockWriteGuard,
+};
 pub use semaphore::{
     Bound, Bounded, BoundedSemaphore, GenericSemaphore, MAX_PERMITS, OwnedSemaphorePermit,
     Semaphore, SemaphorePermit, Unbounded,

@@ -21,22 +21,9 @@ use tokio_test::{assert_pending, assert_ready, task};
 const SHORT: Duration = Duration::from_millis(50);
 
 /// Takes `lock` in a plain thread and keeps it until the returned sender is
-/// dropped (at the latest after [`LIMIT`], so that a test whose code under test
-/// wrongly waits for it still ends).
+/// dropped (see [`common::hold_in_thread`]).
 fn hold_in_thread<T: Send + 'static>(lock: &Arc<Lock<T>>) -> mpsc::Sender<()> {
-    let (held_tx, held_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let lock = Arc::clone(lock);
-    std::thread::spawn(move || {
-        let guard = lock.lock_blocking();
-        held_tx.send(()).unwrap();
-        let _ = release_rx.recv_timeout(LIMIT);
-        drop(guard);
-    });
-    held_rx
-        .recv_timeout(LIMIT)
-        .expect("holder thread: could not take the lock");
-    release_tx
+    common::hold_in_thread(lock, |lock| Box::new(lock.lock_blocking()))
 }
 
 fn assert_send<T: Send>(_: &T) {}
@@ -979,4 +966,109 @@ async fn the_blocking_check_refuses_a_nested_runtime_after_an_allowed_call() {
         within("spawn_blocking closure", verdicts).await.unwrap(),
         (true, true)
     );
+}
+
+// ---- mapped guards --------------------------------------------------------------
+
+#[test]
+fn mapped_guards_are_send_and_sync_like_tokios() {
+    use ambisync::{MappedLockGuard, OwnedMappedLockGuard};
+    assert_send_sync::<MappedLockGuard<'static, [u8]>>();
+    assert_send_sync::<OwnedMappedLockGuard<Vec<u8>, [u8]>>();
+}
+
+#[test]
+fn a_mapped_guard_keeps_the_lock_until_dropped() {
+    use ambisync::MappedLockGuard;
+    let lock = Lock::new((vec![1, 2], String::from("a")));
+    let mut text = LockGuard::map(lock.lock_blocking(), |pair| &mut pair.1);
+    text.push('b');
+    assert!(lock.is_locked());
+    assert!(lock.try_lock().is_none());
+    assert_eq!(format!("{text:?}"), "\"ab\"");
+    drop(text);
+    assert!(!lock.is_locked());
+
+    let list = LockGuard::map(lock.lock_blocking(), |pair| &mut pair.0);
+    let list = MappedLockGuard::try_map(list, |v| v.get_mut(9)).unwrap_err();
+    let mut slice = MappedLockGuard::map(list, |v| &mut v[..]);
+    slice[1] = 20;
+    drop(slice);
+    let guard = LockGuard::try_map(lock.lock_blocking(), |pair| pair.0.get_mut(9)).unwrap_err();
+    assert_eq!(guard.0, [1, 20], "try_map gives the whole guard back");
+    drop(guard);
+    assert!(!lock.is_locked());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_mapped_guard_wakes_a_waiting_task_and_thread() {
+    let lock = Arc::new(Lock::new((0u32, 0u32)));
+    let mut first = LockGuard::map(lock.lock().await, |pair| &mut pair.0);
+    let task = {
+        let lock = Arc::clone(&lock);
+        tokio::spawn(async move { lock.lock().await.0 })
+    };
+    let thread = {
+        let lock = Arc::clone(&lock);
+        std::thread::spawn(move || lock.lock_blocking().0)
+    };
+    eventually_async("a task and a thread wait", || lock.waiters() == 2).await;
+    *first = 7;
+    drop(first);
+    assert_eq!(
+        within("task after the mapped guard", task).await.unwrap(),
+        7
+    );
+    assert_eq!(
+        join_thread("thread after the mapped guard", thread).await,
+        7
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_mapped_guards_move_across_tasks_and_threads() {
+    use ambisync::OwnedMappedLockGuard;
+    let lock = Arc::new(Lock::new((vec![0u8], 0u8)));
+    let list = OwnedLockGuard::map(lock.lock_owned().await, |pair| &mut pair.0);
+    let list = std::thread::spawn(move || {
+        let mut list = list;
+        list.push(1);
+        list
+    })
+    .join()
+    .unwrap();
+    let list = OwnedMappedLockGuard::try_map(list, |v| v.get_mut(5)).unwrap_err();
+    let mut last = OwnedMappedLockGuard::map(list, |v| v.last_mut().unwrap());
+    let value = tokio::spawn(async move {
+        *last += 1;
+        *last
+    })
+    .await
+    .unwrap();
+    assert_eq!(value, 2);
+    assert!(!lock.is_locked(), "dropped in the task: unlocked");
+    let guard = OwnedLockGuard::try_map(lock.lock_owned().await, |pair| pair.0.get_mut(7));
+    assert!(guard.is_err());
+    drop(guard);
+    assert_eq!(lock.lock().await.0, [0, 2]);
+}
+
+#[test]
+fn a_panic_inside_map_unlocks() {
+    let lock = Lock::new(0);
+    let mapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        LockGuard::map(lock.lock_blocking(), |_| -> &mut i32 {
+            panic!("inside map")
+        })
+    }));
+    assert!(mapped.is_err());
+    assert!(!lock.is_locked(), "the guard unlocked while unwinding");
+    let owned = Arc::new(Lock::new(0));
+    let mapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        OwnedLockGuard::map(owned.lock_owned_blocking(), |_| -> &mut i32 {
+            panic!("inside map")
+        })
+    }));
+    assert!(mapped.is_err());
+    assert!(!owned.is_locked());
 }

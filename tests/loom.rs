@@ -68,6 +68,13 @@
 //! | `a_waiter_cancelled_as_the_permit_is_handed_to_it_loses_nothing`, `a_permit_granted_to_a_cancelled_waiter_moves_on_to_the_next` | a grant to a cancelled waiter goes on | cancel not giving permits back |
 //! | `a_waiter_for_two_permits_is_served_by_two_single_releases` | the head wanting 2 is served by two releases of 1 | a grant without enough permits; no hand-off |
 //! | `a_waiter_for_two_permits_cancelled_after_the_grant_gives_both_back` | both permits come back | cancel giving back one permit |
+//! | **RwLock** (own section at the end) | | |
+//! | `rwlock_a_reader_and_a_writer_racing_both_finish`, `rwlock_a_writer_leaving_reaches_a_reader_task_joining_the_line` | a reader held back by a writer is woken when it leaves | readers joining their line without `PARKED`, a release checking `anybody_waiting` (was the code, while that fence was `std`'s); the last reader not waking a writer |
+//! | `rwlock_the_last_reader_leaving_reaches_a_writer_counting_in` | no lost wake-up of a waiting writer | the last reader not waking a writer |
+//! | `rwlock_a_woken_writer_dropped_lets_the_held_back_reader_in` | a writer woken and dropped stops holding readers back | no `count_out` in `RwWait::cancel` |
+//! | `rwlock_a_woken_writer_dropped_passes_the_turn_to_the_next_writer` | its wake-up goes to the next writer | no pass-on in `Place::leave` |
+//! | `rwlock_an_upgrade_is_reached_by_the_last_other_reader_leaving` | an upgrade is woken by the last other reader | the upgrader woken only if `anybody_waiting` (was the code, while that fence was `std`'s) |
+//! | `rwlock_a_reader_held_back_by_an_upgrade_enters_after_the_upgraded_writer` | readers held back by an upgrade are woken after it | the upgrade dropping `PARKED` (was the code, found by `examples/config_cache.rs`) |
 #![cfg(ambisync_loom)]
 
 use std::cell::Cell;
@@ -1057,4 +1064,126 @@ fn a_waiter_for_two_permits_cancelled_after_the_grant_gives_both_back() {
     });
 }
 
-// ---- RwLock models ----
+// ==================================================================== RwLock
+// (issue 12) The state word (readers, writer, waiting writers, upgrading),
+// the readers' and writers' lines and the upgrade line: a reader or writer
+// joining a line while the holder leaves is woken or sees the lock free; a
+// writer woken and dropped lets in the readers it held back.
+
+use ambisync::{RwLock, RwLockUpgradableReadGuard};
+
+/// Runs `f` on the lock in a new thread.
+fn on_rwlock_thread(
+    lock: &StdArc<RwLock<u32>>,
+    f: impl FnOnce(&RwLock<u32>) + Send + 'static,
+) -> thread::JoinHandle<()> {
+    let lock = StdArc::clone(lock);
+    thread::spawn(move || f(&lock))
+}
+
+/// Polls `future` once and drops it: a waiter that counts itself in or joins
+/// a line, may be woken, and gives up.
+fn poll_once_then_drop(future: impl Future) {
+    let _ = poll_once(pin!(future));
+}
+
+/// Joins the threads, then checks the lock is free, holds `value`, and
+/// nobody is left waiting.
+fn join_and_check_rwlock(lock: &RwLock<u32>, threads: Vec<thread::JoinHandle<()>>, value: u32) {
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert!(!lock.is_locked());
+    assert_eq!(lock.waiters(), 0);
+    assert_eq!(*lock.try_write().expect("free at the end"), value);
+}
+
+#[test]
+fn rwlock_a_reader_and_a_writer_racing_both_finish() {
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let writer = on_rwlock_thread(&lock, |lock| *lock.write_blocking() += 1);
+        assert!(*lock.read_blocking() <= 1);
+        join_and_check_rwlock(&lock, vec![writer], 1);
+    });
+}
+
+#[test]
+fn rwlock_the_last_reader_leaving_reaches_a_writer_counting_in() {
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let reader = lock.try_read_owned().unwrap();
+        let writer = on_rwlock_thread(&lock, |lock| *lock.write_blocking() += 1);
+        drop(reader);
+        join_and_check_rwlock(&lock, vec![writer], 1);
+    });
+}
+
+#[test]
+fn rwlock_a_writer_leaving_reaches_a_reader_task_joining_the_line() {
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let writer = lock.try_write_owned().unwrap();
+        let reader = on_rwlock_thread(&lock, |lock| {
+            assert_eq!(*loom::future::block_on(lock.read()), 0);
+        });
+        drop(writer);
+        join_and_check_rwlock(&lock, vec![reader], 0);
+    });
+}
+
+#[test]
+fn rwlock_a_woken_writer_dropped_lets_the_held_back_reader_in() {
+    // The writer is counted (holding readers back), may be woken by the
+    // reader leaving, and is dropped without looking again: the late reader
+    // must get in either way.
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let reader = lock.try_read_owned().unwrap();
+        let leaver = on_rwlock_thread(&lock, |lock| poll_once_then_drop(lock.write()));
+        let late = on_rwlock_thread(&lock, |lock| drop(lock.read_blocking()));
+        drop(reader);
+        join_and_check_rwlock(&lock, vec![leaver, late], 0);
+    });
+}
+
+#[test]
+fn rwlock_an_upgrade_is_reached_by_the_last_other_reader_leaving() {
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let reader = lock.try_read_owned().unwrap();
+        let upgrader = on_rwlock_thread(&lock, |lock| {
+            let guard = lock.upgradable_read_blocking();
+            *RwLockUpgradableReadGuard::upgrade_blocking(guard) += 1;
+        });
+        drop(reader);
+        join_and_check_rwlock(&lock, vec![upgrader], 1);
+    });
+}
+
+#[test]
+fn rwlock_a_woken_writer_dropped_passes_the_turn_to_the_next_writer() {
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let writer = lock.try_write_owned().unwrap();
+        let leaver = on_rwlock_thread(&lock, |lock| poll_once_then_drop(lock.write()));
+        let patient = on_rwlock_thread(&lock, |lock| *lock.write_blocking() += 1);
+        drop(writer);
+        join_and_check_rwlock(&lock, vec![leaver, patient], 1);
+    });
+}
+
+#[test]
+fn rwlock_a_reader_held_back_by_an_upgrade_enters_after_the_upgraded_writer() {
+    model_bounded(3, || {
+        let lock = StdArc::new(RwLock::new(0));
+        let reader = lock.try_read_owned().unwrap();
+        let upgrader = on_rwlock_thread(&lock, |lock| {
+            let guard = lock.upgradable_read_blocking();
+            *RwLockUpgradableReadGuard::upgrade_blocking(guard) += 1;
+        });
+        let late = on_rwlock_thread(&lock, |lock| assert!(*lock.read_blocking() <= 1));
+        drop(reader);
+        join_and_check_rwlock(&lock, vec![upgrader, late], 1);
+    });
+}

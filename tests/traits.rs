@@ -27,6 +27,9 @@ fn primitives_are_send_sync_and_debug() {
     let queue: Queue<String> = Queue::unbounded();
     let lifo: LifoQueue<String> = LifoQueue::unbounded();
     let priority: PriorityQueue<String> = PriorityQueue::unbounded();
+    let rwlock = RwLock::new(0u32);
+    send_sync(&rwlock);
+    debug(&rwlock);
     send_sync(&lock);
     send_sync(&rlock);
     send_sync(&condition);
@@ -71,6 +74,44 @@ fn guards_and_permits_are_send() {
     let owned_permit = semaphore.try_acquire_owned().unwrap();
     send_sync(&owned_permit);
     debug(&owned_permit);
+
+    drop(owned);
+    let mapped = LockGuard::map(lock.try_lock().unwrap(), |value| value);
+    send_sync(&mapped);
+    debug(&mapped);
+    drop(mapped);
+    let mapped = OwnedLockGuard::map(lock.try_lock_owned().unwrap(), |value| value);
+    send_sync(&mapped);
+    debug(&mapped);
+    drop(mapped);
+
+    let rwlock = Arc::new(RwLock::new(0u32));
+    let read = RwLockReadGuard::map(rwlock.try_read().unwrap(), |value| value);
+    send_sync(&read);
+    debug(&read);
+    let owned_read = OwnedRwLockReadGuard::map(rwlock.try_read_owned().unwrap(), |value| value);
+    send_sync(&owned_read);
+    debug(&owned_read);
+    drop((read, owned_read));
+    let upgradable = rwlock.try_upgradable_read().unwrap();
+    send_sync(&upgradable);
+    debug(&upgradable);
+    let write = RwLockUpgradableReadGuard::try_upgrade(upgradable).unwrap();
+    send_sync(&write);
+    debug(&write);
+    let mapped = RwLockWriteGuard::map(write, |value| value);
+    send_sync(&mapped);
+    debug(&mapped);
+    drop(mapped);
+    let owned_upgradable = rwlock.try_upgradable_read_owned().unwrap();
+    send_sync(&owned_upgradable);
+    debug(&owned_upgradable);
+    let owned_write = OwnedRwLockUpgradableReadGuard::try_upgrade(owned_upgradable).unwrap();
+    send_sync(&owned_write);
+    debug(&owned_write);
+    let owned_mapped = OwnedRwLockWriteGuard::map(owned_write, |value| value);
+    send_sync(&owned_mapped);
+    debug(&owned_mapped);
 }
 
 #[test]
@@ -95,6 +136,7 @@ async fn futures_are_send() {
     let bounded = Arc::new(BoundedSemaphore::new(1));
     let barrier = Arc::new(Barrier::new(1));
     let queue: Arc<Queue<String>> = Arc::new(Queue::unbounded());
+    let rwlock = Arc::new(RwLock::new(0u32));
     tokio::spawn(async move {
         let guard = lock.lock().await;
         tokio::task::yield_now().await;
@@ -120,6 +162,19 @@ async fn futures_are_send() {
         queue.get().await.unwrap();
         queue.task_done().unwrap();
         queue.join().await;
+        let read = rwlock.read().await;
+        tokio::task::yield_now().await;
+        drop(read);
+        let upgradable = rwlock.upgradable_read_owned().await;
+        let write = OwnedRwLockUpgradableReadGuard::upgrade(upgradable).await;
+        tokio::task::yield_now().await;
+        drop(write);
+        let write = rwlock.write().await;
+        tokio::task::yield_now().await;
+        drop(write);
+        let permits = semaphore.acquire_many(1).await.unwrap();
+        tokio::task::yield_now().await;
+        drop(permits);
     })
     .await
     .unwrap();
@@ -131,6 +186,7 @@ async fn timeout_futures_are_send() {
     let lock = Arc::new(Lock::new(0u32));
     let condition = Arc::new(Condition::new());
     let queue: Arc<Queue<String>> = Arc::new(Queue::bounded(1));
+    let rwlock = Arc::new(RwLock::new(0u32));
     tokio::spawn(async move {
         let guard = lock.lock_timeout(Duration::from_secs(10)).await.unwrap();
         let (guard, _) = condition.wait_timeout(guard, Duration::ZERO).await;
@@ -138,6 +194,18 @@ async fn timeout_futures_are_send() {
         drop(guard);
         queue.put_timeout("a".into(), Duration::ZERO).await.unwrap();
         assert!(queue.get_timeout(Duration::ZERO).await.is_ok());
+        let read = rwlock.read_timeout(Duration::from_secs(10)).await.unwrap();
+        tokio::task::yield_now().await;
+        drop(read);
+        let upgradable = rwlock
+            .upgradable_read_owned_timeout(Duration::from_secs(10))
+            .await
+            .unwrap();
+        let write =
+            OwnedRwLockUpgradableReadGuard::upgrade_timeout(upgradable, Duration::from_secs(10));
+        let write = write.await.unwrap();
+        tokio::task::yield_now().await;
+        drop(write);
     })
     .await
     .unwrap();

@@ -2,6 +2,7 @@
 
 mod fair;
 mod guard;
+mod mapped;
 pub(crate) mod raw;
 mod state;
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use guard::{LockGuard, OwnedLockGuard};
+pub use mapped::{MappedLockGuard, OwnedMappedLockGuard};
 use raw::{RawLock, lock_op};
 
 use crate::error::ReleaseError;

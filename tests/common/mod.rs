@@ -186,3 +186,49 @@ impl Drop for StopOnDrop {
         self.0.store(true, Ordering::Relaxed);
     }
 }
+
+/// Something a holder keeps until it lets go (a guard of any kind).
+pub trait Held {}
+impl<T> Held for T {}
+
+/// Takes hold of `shared` on a plain thread with `take` (a guard, say) and
+/// keeps it until the returned sender is dropped, at the latest after
+/// [`LIMIT`] (so that a test whose code under test wrongly waits for it
+/// still ends).
+pub fn hold_in_thread<S: Send + Sync + 'static>(
+    shared: &Arc<S>,
+    take: for<'a> fn(&'a S) -> Box<dyn Held + 'a>,
+) -> std::sync::mpsc::Sender<()> {
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let shared = Arc::clone(shared);
+    std::thread::spawn(move || {
+        let held = take(&shared);
+        held_tx.send(()).unwrap();
+        let _ = release_rx.recv_timeout(LIMIT);
+        drop(held);
+    });
+    held_rx
+        .recv_timeout(LIMIT)
+        .expect("holder thread: could not take hold");
+    release_tx
+}
+
+/// Runs `call` on `shared` in a spawned tokio task (while the caller keeps
+/// it busy, so that the call has to wait) and returns the message it
+/// panicked with: a `_blocking` call inside a runtime must panic.
+#[cfg(feature = "tokio")]
+pub async fn panic_of_blocking_call_in_task<S: Send + Sync + 'static>(
+    what: &str,
+    shared: &Arc<S>,
+    call: fn(&S),
+) -> String {
+    let task = {
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move { call(&shared) })
+    };
+    let err = within(what, task)
+        .await
+        .expect_err("a `_blocking` call that has to wait inside a task must panic");
+    panic_message(err.into_panic())
+}
