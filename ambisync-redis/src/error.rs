@@ -37,6 +37,17 @@ pub enum Error {
     Protocol(String),
     /// The tokio runtime that drives this client's connections has shut down.
     RuntimeGone,
+    /// The queue was shut down: a `put` after
+    /// [`Queue::shutdown`](crate::Queue::shutdown), or a `get` once the
+    /// queue is shut down and empty (Python's `queue.ShutDown`).
+    ShutDown,
+    /// The barrier is broken (a party timed out, died or withdrew... see
+    /// [`Barrier`](crate::Barrier)), or was reset or aborted while this caller
+    /// waited (Python's `BrokenBarrierError`).
+    BrokenBarrier,
+    /// An item read from Redis could not be decoded into the queue's item
+    /// type (another program put something else under the same name).
+    Decode(String),
 }
 
 impl Error {
@@ -66,6 +77,9 @@ impl fmt::Display for Error {
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Error::Protocol(what) => write!(f, "unexpected reply from redis: {what}"),
             Error::RuntimeGone => f.write_str("the client's tokio runtime has shut down"),
+            Error::ShutDown => f.write_str("queue is shut down"),
+            Error::BrokenBarrier => f.write_str("barrier is broken"),
+            Error::Decode(what) => write!(f, "cannot decode item: {what}"),
         }
     }
 }

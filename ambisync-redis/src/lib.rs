@@ -96,19 +96,27 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+mod barrier;
 mod blocking;
 mod client;
 mod error;
+mod event;
 mod lease;
 mod lock;
 mod notify;
+mod queue;
 mod scripts;
 mod semaphore;
 mod wait;
 
+pub use barrier::Barrier;
 pub use client::{Builder, DEFAULT_LEASE, DEFAULT_OP_TIMEOUT, DEFAULT_PREFIX, Redis};
 pub use error::{Error, Result};
+pub use event::Event;
 pub use lock::{Lock, LockGuard};
+pub use queue::{
+    DEFAULT_MAX_DELIVERIES, Delivery, Item, LifoQueue, PriorityQueue, Queue, QueueOptions,
+};
 pub use semaphore::{BoundedSemaphore, Permit, Semaphore};
 
 /// The crate's Lua scripts, for the benchmark's floor (the same commands
