@@ -51,8 +51,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the error says Redis could not be reached or did not answer
-    /// (as opposed to a refused command or a lost lease).
+    /// Whether the error says Redis could not be reached, did not answer, or
+    /// is still loading its data after a restart (as opposed to a refused
+    /// command or a lost lease): worth retrying.
     pub fn is_unavailable(&self) -> bool {
         match self {
             Error::Timeout(_) | Error::RuntimeGone => true,
@@ -61,6 +62,9 @@ impl Error {
                     || e.is_connection_dropped()
                     || e.is_connection_refusal()
                     || e.is_timeout()
+                    // A restarted Redis still loading its data (AOF, RDB).
+                    || e.kind()
+                        == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
             }
             _ => false,
         }

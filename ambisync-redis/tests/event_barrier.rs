@@ -51,7 +51,10 @@ fn event_set_wakes_waiters_of_other_clients() {
         let lag = woke.saturating_duration_since(set_at);
         assert!(lag < Duration::from_millis(500), "woke {lag:?} after set");
         assert!(eb.is_set().await.unwrap());
-        assert!(eb.wait_timeout(Duration::ZERO).await.unwrap(), "set: at once");
+        assert!(
+            eb.wait_timeout(Duration::ZERO).await.unwrap(),
+            "set: at once"
+        );
         ea.clear().await.unwrap();
         assert!(!eb.is_set().await.unwrap());
     });
@@ -73,16 +76,26 @@ fn set_then_clear_at_once_still_wakes_every_waiter() {
             let client = connect(&server).await;
             let e = Event::new(&client, &name).unwrap();
             clients.push(client);
-            waiters.push(tokio::spawn(async move { e.wait_timeout(20 * SECOND).await }));
+            waiters.push(tokio::spawn(
+                async move { e.wait_timeout(20 * SECOND).await },
+            ));
         }
         subscribers(&server, &format!("ambisync:{{{name}}}:event:set"), 3).await;
         event.set().await.unwrap();
         event.clear().await.unwrap();
         for waiter in waiters {
-            let woke = within(10 * SECOND, "waiter", waiter).await.unwrap().unwrap();
+            let woke = within(10 * SECOND, "waiter", waiter)
+                .await
+                .unwrap()
+                .unwrap();
             assert!(woke, "a waiter present at set() did not wake");
         }
-        assert!(!event.wait_timeout(Duration::from_millis(100)).await.unwrap());
+        assert!(
+            !event
+                .wait_timeout(Duration::from_millis(100))
+                .await
+                .unwrap()
+        );
     });
 }
 
@@ -108,9 +121,15 @@ fn a_waiter_wakes_for_a_set_missed_while_its_pubsub_was_down() {
         assert!(killed >= 1);
         event.set().await.unwrap();
         event.clear().await.unwrap();
-        let woke = within(10 * SECOND, "waiter", waiter).await.unwrap().unwrap();
+        let woke = within(10 * SECOND, "waiter", waiter)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(woke, "the set was missed");
-        assert!(waiting.resubscriptions() > before, "the notifier reconnected");
+        assert!(
+            waiting.resubscriptions() > before,
+            "the notifier reconnected"
+        );
     });
 }
 
@@ -120,7 +139,11 @@ fn event_blocking_forms_from_a_plain_thread() {
     let name = unique("blocking");
     let redis = Redis::connect_blocking(server.url()).unwrap();
     let event = Event::new(&redis, &name).unwrap();
-    assert!(!event.wait_timeout_blocking(Duration::from_millis(50)).unwrap());
+    assert!(
+        !event
+            .wait_timeout_blocking(Duration::from_millis(50))
+            .unwrap()
+    );
     let waiter = std::thread::spawn({
         let event = event.clone();
         move || event.wait_blocking()
@@ -158,7 +181,9 @@ fn barrier_trips_with_indexes_per_round() {
             let mut tasks = Vec::new();
             for barrier in &barriers {
                 let barrier = barrier.clone();
-                tasks.push(tokio::spawn(async move { barrier.wait_timeout(20 * SECOND).await }));
+                tasks.push(tokio::spawn(async move {
+                    barrier.wait_timeout(20 * SECOND).await
+                }));
             }
             let mut indexes = Vec::new();
             for task in tasks {
@@ -195,12 +220,18 @@ fn a_timeout_breaks_the_barrier_for_everyone_until_reset() {
         .await;
         let started = Instant::now();
         let impatient = ba.wait_timeout(Duration::from_millis(200)).await;
-        assert!(matches!(impatient, Err(Error::BrokenBarrier)), "{impatient:?}");
+        assert!(
+            matches!(impatient, Err(Error::BrokenBarrier)),
+            "{impatient:?}"
+        );
         let other = within(5 * SECOND, "patient party", patient).await.unwrap();
         assert!(matches!(other, Err(Error::BrokenBarrier)), "{other:?}");
         assert!(started.elapsed() < 5 * SECOND);
         assert!(ba.is_broken().await.unwrap());
-        assert!(matches!(bb.wait().await, Err(Error::BrokenBarrier)), "broken: at once");
+        assert!(
+            matches!(bb.wait().await, Err(Error::BrokenBarrier)),
+            "broken: at once"
+        );
         ba.reset().await.unwrap();
         assert!(!bb.is_broken().await.unwrap());
         let two = Barrier::new(&b, &name, 1).unwrap();
@@ -234,7 +265,10 @@ fn reset_and_abort_break_the_waiting_round() {
                 ba.reset().await.unwrap();
             }
             let got = within(5 * SECOND, "woken party", waiter).await.unwrap();
-            assert!(matches!(got, Err(Error::BrokenBarrier)), "abort={abort}: {got:?}");
+            assert!(
+                matches!(got, Err(Error::BrokenBarrier)),
+                "abort={abort}: {got:?}"
+            );
             assert_eq!(ba.is_broken().await.unwrap(), abort);
         }
         assert!(matches!(ba.wait().await, Err(Error::BrokenBarrier)));
@@ -274,13 +308,22 @@ fn bad_arguments_are_errors() {
     let server = RedisServer::start();
     run(LIMIT, async {
         let redis = connect(&server).await;
-        assert!(matches!(Barrier::new(&redis, "b", 0), Err(Error::InvalidArgument(_))));
-        assert!(matches!(Event::new(&redis, ""), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            Barrier::new(&redis, "b", 0),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            Event::new(&redis, ""),
+            Err(Error::InvalidArgument(_))
+        ));
         assert!(matches!(
             ambisync_redis::Queue::<u8>::bounded(&redis, "q", 0),
             Err(Error::InvalidArgument(_))
         ));
         let prio = ambisync_redis::PriorityQueue::<u8>::new(&redis, "p").unwrap();
-        assert!(matches!(prio.put(i64::MAX, &1).await, Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            prio.put(i64::MAX, &1).await,
+            Err(Error::InvalidArgument(_))
+        ));
     });
 }

@@ -29,7 +29,14 @@ fn fifo_lifo_and_priority_order() {
             fifo.put(&n).await.unwrap();
             lifo.put(&n).await.unwrap();
         }
-        for (priority, item) in [(5, "e"), (1, "a1"), (3, "c1"), (1, "a2"), (3, "c2"), (-2, "z")] {
+        for (priority, item) in [
+            (5, "e"),
+            (1, "a1"),
+            (3, "c1"),
+            (1, "a2"),
+            (3, "c2"),
+            (-2, "z"),
+        ] {
             prio.put(priority, &item.to_owned()).await.unwrap();
         }
         assert_eq!(fifo.len().await.unwrap(), 4);
@@ -52,10 +59,17 @@ fn fifo_lifo_and_priority_order() {
             got.push((d.priority(), d.item().clone()));
             d.task_done().await.unwrap();
         }
-        let want: Vec<(i64, String)> = [(-2, "z"), (1, "a1"), (1, "a2"), (3, "c1"), (3, "c2"), (5, "e")]
-            .into_iter()
-            .map(|(p, s)| (p, s.to_owned()))
-            .collect();
+        let want: Vec<(i64, String)> = [
+            (-2, "z"),
+            (1, "a1"),
+            (1, "a2"),
+            (3, "c1"),
+            (3, "c2"),
+            (5, "e"),
+        ]
+        .into_iter()
+        .map(|(p, s)| (p, s.to_owned()))
+        .collect();
         assert_eq!(got, want, "smallest first, FIFO among equals");
         assert!(prio.join_timeout(SECOND).await.unwrap());
         assert!(fifo.is_empty().await.unwrap());
@@ -100,12 +114,18 @@ fn join_waits_for_every_acknowledgement() {
             }
         })
         .await;
-        assert!(!joiner.is_finished(), "join returned with a task unfinished");
+        assert!(
+            !joiner.is_finished(),
+            "join returned with a task unfinished"
+        );
         let acked = Instant::now();
         last.task_done().await.unwrap();
         let joined = within(10 * SECOND, "join", joiner).await.unwrap();
         let lag = joined.saturating_duration_since(acked);
-        assert!(lag < Duration::from_millis(500), "join woke {lag:?} after the last ack");
+        assert!(
+            lag < Duration::from_millis(500),
+            "join woke {lag:?} after the last ack"
+        );
         assert_eq!(q.unfinished_tasks().await.unwrap(), 0);
     });
 }
@@ -135,13 +155,20 @@ fn waiting_get_and_put_are_woken_across_clients() {
         let (item, got_at, qb) = within(10 * SECOND, "woken get", getter).await.unwrap();
         assert_eq!(item, "hello");
         let lag = got_at.saturating_duration_since(put_at);
-        assert!(lag < Duration::from_millis(500), "get woke {lag:?} after the put");
+        assert!(
+            lag < Duration::from_millis(500),
+            "get woke {lag:?} after the put"
+        );
 
         qa.put(&"1".to_owned()).await.unwrap();
         assert!(qa.try_put(&"2".to_owned()).await.unwrap());
         assert!(qa.is_full().await.unwrap());
         assert!(!qa.try_put(&"3".to_owned()).await.unwrap(), "full");
-        assert!(!qa.put_timeout(&"3".to_owned(), Duration::from_millis(100)).await.unwrap());
+        assert!(
+            !qa.put_timeout(&"3".to_owned(), Duration::from_millis(100))
+                .await
+                .unwrap()
+        );
         let putter = tokio::spawn({
             let qa = qa.clone();
             async move { qa.put(&"3".to_owned()).await }
@@ -151,7 +178,10 @@ fn waiting_get_and_put_are_woken_across_clients() {
         let first = qb.get().await.unwrap();
         assert_eq!(*first, "1");
         first.task_done().await.unwrap();
-        within(5 * SECOND, "woken put", putter).await.unwrap().unwrap();
+        within(5 * SECOND, "woken put", putter)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(qa.len().await.unwrap(), 2);
     });
 }
@@ -168,7 +198,8 @@ fn shutdown_wakes_blocked_getters_and_putters() {
         // A long visibility timeout: the BLMOVE blocks up to 30 s, so only
         // CLIENT UNBLOCK can wake it in time.
         let options = QueueOptions::new().visibility_timeout(30 * SECOND);
-        let empty: Queue<u32> = Queue::with_options(&b, &format!("{name}-empty"), options.clone()).unwrap();
+        let empty: Queue<u32> =
+            Queue::with_options(&b, &format!("{name}-empty"), options.clone()).unwrap();
         let getter = tokio::spawn({
             let empty = empty.clone();
             async move { empty.get().await.map(|d| *d) }
@@ -194,11 +225,18 @@ fn shutdown_wakes_blocked_getters_and_putters() {
         let closer: Queue<u32> = Queue::new(&a, &format!("{name}-empty")).unwrap();
         closer.shutdown().await.unwrap();
         full.shutdown().await.unwrap();
-        let got = within(5 * SECOND, "getter woken by shutdown", getter).await.unwrap();
+        let got = within(5 * SECOND, "getter woken by shutdown", getter)
+            .await
+            .unwrap();
         assert!(matches!(got, Err(Error::ShutDown)), "{got:?}");
-        let put = within(5 * SECOND, "putter woken by shutdown", putter).await.unwrap();
+        let put = within(5 * SECOND, "putter woken by shutdown", putter)
+            .await
+            .unwrap();
         assert!(matches!(put, Err(Error::ShutDown)), "{put:?}");
-        assert!(started.elapsed() < 3 * SECOND, "woken by the shutdown, not a timeout");
+        assert!(
+            started.elapsed() < 3 * SECOND,
+            "woken by the shutdown, not a timeout"
+        );
         // Gets drain what is left, then fail; puts fail.
         let other: Queue<u32> = Queue::new(&b, &name).unwrap();
         assert!(other.is_shutdown().await.unwrap());
@@ -229,7 +267,11 @@ fn shutdown_immediate_drains_in_get_order() {
         assert_eq!(fifo.shutdown_immediate().await.unwrap(), [2, 3]);
         assert_eq!(lifo.shutdown_immediate().await.unwrap(), [3, 2, 1]);
         assert_eq!(prio.shutdown_immediate().await.unwrap(), [3, 2, 1]);
-        assert_eq!(fifo.unfinished_tasks().await.unwrap(), 1, "the one in flight");
+        assert_eq!(
+            fifo.unfinished_tasks().await.unwrap(),
+            1,
+            "the one in flight"
+        );
         assert!(lifo.join_timeout(SECOND).await.unwrap());
         assert!(!fifo.join_timeout(Duration::from_millis(50)).await.unwrap());
         held.task_done().await.unwrap();
@@ -255,7 +297,9 @@ fn redelivery_limit_moves_items_to_the_dead_letters() {
         let second = q.get().await.unwrap();
         assert_eq!((second.as_str(), second.delivery_count()), ("poison", 2));
         drop(second); // a panicking handler, say: given back in the background
-        let third = within(10 * SECOND, "third delivery", q.get()).await.unwrap();
+        let third = within(10 * SECOND, "third delivery", q.get())
+            .await
+            .unwrap();
         assert_eq!((third.as_str(), third.delivery_count()), ("poison", 3));
         third.requeue().await.unwrap();
         let fine = q.get().await.unwrap();
@@ -292,9 +336,7 @@ fn a_lapsed_consumers_items_are_redelivered_and_its_ack_refused() {
         proxy.set_mode(Mode::Blackhole);
         // The healthy consumer's heartbeat returns the item once the cut
         // one's lapsed.
-        let again = within(10 * SECOND, "redelivery", qh.get())
-            .await
-            .unwrap();
+        let again = within(10 * SECOND, "redelivery", qh.get()).await.unwrap();
         assert_eq!((*again, again.delivery_count()), (7, 2));
         proxy.set_mode(Mode::Forward);
         proxy.reset_all();
