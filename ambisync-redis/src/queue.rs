@@ -1699,7 +1699,7 @@ mod tests {
         assert_eq!(u64::decode(&17u64.encode()), Ok(17));
         assert_eq!(i32::decode(&(-5i32).encode()), Ok(-5));
         assert!(u8::decode(b"300").is_err());
-        assert_eq!(String::decode("été".encode().as_slice()).unwrap(), "été");
+        assert_eq!(String::decode(&"été".to_owned().encode()).unwrap(), "été");
         assert!(String::decode(&[0xff]).is_err());
     }
 }
