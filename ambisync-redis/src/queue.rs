@@ -641,6 +641,15 @@ impl Core {
         });
     }
 
+    /// Whether `error` is a round trip that ran out of a budget the
+    /// caller's deadline had cut below the op timeout: the caller's timeout
+    /// expired with no item (an item the take moved meanwhile goes back, see
+    /// [`Pending`]), which it learns as `Ok(None)`, not an error. A round
+    /// trip that had the full op timeout keeps its error.
+    fn ran_out(&self, error: &Error, budget: Duration) -> bool {
+        matches!(error, Error::Timeout(_)) && budget < self.client.op_timeout
+    }
+
     async fn get_until(
         self: &Arc<Self>,
         deadline: Option<Instant>,
@@ -651,8 +660,15 @@ impl Core {
         let passed = || deadline.is_some_and(|d| Instant::now() >= d);
         loop {
             wake.borrow_and_update();
-            let consumer = self.consumer(budget).await?;
-            match self.spawn_take(&consumer, None, budget).reply().await? {
+            let consumer = match self.consumer(budget).await {
+                Err(e) if self.ran_out(&e, budget) => return Ok(None),
+                consumer => consumer?,
+            };
+            let taken = match self.spawn_take(&consumer, None, budget).reply().await {
+                Err(e) if self.ran_out(&e, budget) => return Ok(None),
+                taken => taken?,
+            };
+            match taken {
                 Taken::Item(envelope) => return Ok(Some((envelope, consumer))),
                 Taken::ShutDown => return Err(Error::ShutDown),
                 Taken::Unregistered => {
@@ -713,7 +729,16 @@ impl Core {
         wake: &mut watch::Receiver<u64>,
         deadline: Option<Instant>,
     ) -> Result<Option<Vec<u8>>> {
-        let dedicated = self.client.dedicated(self.client.budget(deadline)).await?;
+        // Connecting is not part of the wait: it gets the full op timeout,
+        // and the caller's deadline ends it as "no item".
+        let connect = self.client.dedicated(self.client.op_timeout);
+        let dedicated = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, connect).await {
+                Ok(dedicated) => dedicated?,
+                Err(_) => return Ok(None),
+            },
+            None => connect.await?,
+        };
         let id = dedicated.id;
         let mut pending =
             self.spawn_take(consumer, Some((dedicated, block)), self.client.op_timeout);
