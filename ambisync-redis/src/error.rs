@@ -41,9 +41,9 @@ pub enum Error {
     /// [`Queue::shutdown`](crate::Queue::shutdown), or a `get` once the
     /// queue is shut down and empty (Python's `queue.ShutDown`).
     ShutDown,
-    /// The barrier is broken (a party timed out, died or withdrew... see
-    /// [`Barrier`](crate::Barrier)), or was reset or aborted while this caller
-    /// waited (Python's `BrokenBarrierError`).
+    /// The barrier is broken (a party's wait timed out, or a waiting party
+    /// died; see [`Barrier`](crate::Barrier)), or was reset or aborted while
+    /// this caller waited (Python's `BrokenBarrierError`).
     BrokenBarrier,
     /// An item read from Redis could not be decoded into the queue's item
     /// type (another program put something else under the same name).

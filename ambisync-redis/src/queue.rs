@@ -1158,10 +1158,12 @@ macro_rules! queue_forms {
             ///
             /// # Cancel safety
             ///
-            /// Dropping the future loses nothing and reorders nothing: an
-            /// item taken for it after it was dropped goes back to the
-            /// queue's head, not counted as a delivery, and a blocked
-            /// `BLMOVE` is interrupted.
+            /// Dropping the future loses nothing: an item taken for it
+            /// after it was dropped goes back to the end of the queue that
+            /// gets take from, not counted as a delivery, and a blocked
+            /// `BLMOVE` is interrupted. Both happen in the background
+            /// ([`Redis::flush`] waits for them); a get that runs before the
+            /// item is back may take the next one first.
             pub async fn get(&self) -> Result<Delivery<T>> {
                 let got = self.core.get_until(None).await?;
                 let (envelope, consumer) =
@@ -1516,7 +1518,10 @@ macro_rules! put_forms {
 ///   lost Redis), the next heartbeat of any other consumer puts its
 ///   unacknowledged items back in the queue, with their delivery count
 ///   raised. After `max_deliveries` an item goes to the dead-letter list
-///   ([`dead_letters`](Self::dead_letters)) instead.
+///   ([`dead_letters`](Self::dead_letters)) instead. (Only consumers return
+///   items: with no live consumer, a dead one's items wait for the next
+///   consumer to register.) A handle that is dropped gives its consumer's
+///   items back at once.
 /// - **Handlers must be idempotent.** An item can be processed twice: a
 ///   consumer that did the work but died (or froze past the visibility
 ///   timeout) before its acknowledgement reached Redis has its item

@@ -297,6 +297,7 @@ fn redelivery_limit_moves_items_to_the_dead_letters() {
         let second = q.get().await.unwrap();
         assert_eq!((second.as_str(), second.delivery_count()), ("poison", 2));
         drop(second); // a panicking handler, say: given back in the background
+        redis.flush().await;
         let third = within(10 * SECOND, "third delivery", q.get())
             .await
             .unwrap();
