@@ -34,14 +34,7 @@ const WAKE_TRIALS: usize = 100;
 const ROUNDS: usize = 5;
 
 fn main() {
-    let (_server, url) = match std::env::var("REDIS_URL") {
-        Ok(url) => (None, url),
-        Err(_) => {
-            let server = server::RedisServer::start();
-            let url = server.url();
-            (Some(server), url)
-        }
-    };
+    let (_server, url) = server::RedisServer::from_env_or_start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -88,6 +81,47 @@ async fn manager(url: &str) -> ConnectionManager {
     ConnectionManager::new(redis::Client::open(url).unwrap())
         .await
         .unwrap()
+}
+
+/// The bare floor's take (`BLMOVE` into `processing`) or the plain queue's
+/// (`BLPOP`), blocking at most `timeout` seconds (0: as long as it takes).
+async fn bare_take(
+    case: Case,
+    blocking: &mut MultiplexedConnection,
+    key: &str,
+    processing: &str,
+    timeout: f64,
+) -> Option<String> {
+    if case == Case::Floor {
+        redis::cmd("BLMOVE")
+            .arg(key)
+            .arg(processing)
+            .arg("RIGHT")
+            .arg("LEFT")
+            .arg(timeout)
+            .query_async(blocking)
+            .await
+            .unwrap()
+    } else {
+        redis::cmd("BLPOP")
+            .arg(key)
+            .arg(timeout)
+            .query_async::<Option<(String, String)>>(blocking)
+            .await
+            .unwrap()
+            .map(|(_, item)| item)
+    }
+}
+
+/// The bare floor's acknowledgement: `LREM` from the processing list.
+async fn bare_ack(conn: &mut ConnectionManager, processing: &str, item: &str) {
+    let _: i64 = redis::cmd("LREM")
+        .arg(processing)
+        .arg(1)
+        .arg(item)
+        .query_async(conn)
+        .await
+        .unwrap();
 }
 
 /// Items/s from the first put until `ITEMS` items were taken (and, where
@@ -140,34 +174,10 @@ async fn throughput(url: &str, case: Case, producers: u64, consumers: u64) -> f6
                     let mut conn = manager(&url).await;
                     let processing = format!("{key}:processing:{c}");
                     while more() {
-                        let item: Option<String> = if case == Case::Floor {
-                            redis::cmd("BLMOVE")
-                                .arg(&key)
-                                .arg(&processing)
-                                .arg("RIGHT")
-                                .arg("LEFT")
-                                .arg(0.1)
-                                .query_async(&mut blocking)
-                                .await
-                                .unwrap()
-                        } else {
-                            redis::cmd("BLPOP")
-                                .arg(&key)
-                                .arg(0.1)
-                                .query_async::<Option<(String, String)>>(&mut blocking)
-                                .await
-                                .unwrap()
-                                .map(|(_, item)| item)
-                        };
-                        let Some(item) = item else { continue };
+                        let taken = bare_take(case, &mut blocking, &key, &processing, 0.1).await;
+                        let Some(item) = taken else { continue };
                         if case == Case::Floor {
-                            let _: i64 = redis::cmd("LREM")
-                                .arg(&processing)
-                                .arg(1)
-                                .arg(&item)
-                                .query_async(&mut conn)
-                                .await
-                                .unwrap();
+                            bare_ack(&mut conn, &processing, &item).await;
                         }
                         done.fetch_add(1, Ordering::Relaxed);
                     }
@@ -217,34 +227,10 @@ async fn wake_up(url: &str, case: Case) -> Vec<Duration> {
                     let processing = format!("{key}:processing");
                     for _ in 0..WAKE_TRIALS {
                         ready_tx.send(()).unwrap();
-                        let item: String = if case == Case::Floor {
-                            redis::cmd("BLMOVE")
-                                .arg(&key)
-                                .arg(&processing)
-                                .arg("RIGHT")
-                                .arg("LEFT")
-                                .arg(0)
-                                .query_async(&mut blocking)
-                                .await
-                                .unwrap()
-                        } else {
-                            let (_, item): (String, String) = redis::cmd("BLPOP")
-                                .arg(&key)
-                                .arg(0)
-                                .query_async(&mut blocking)
-                                .await
-                                .unwrap();
-                            item
-                        };
+                        let taken = bare_take(case, &mut blocking, &key, &processing, 0.0).await;
                         sender.send(Instant::now()).unwrap();
                         if case == Case::Floor {
-                            let _: i64 = redis::cmd("LREM")
-                                .arg(&processing)
-                                .arg(1)
-                                .arg(&item)
-                                .query_async(&mut conn)
-                                .await
-                                .unwrap();
+                            bare_ack(&mut conn, &processing, &taken.unwrap()).await;
                         }
                     }
                 }

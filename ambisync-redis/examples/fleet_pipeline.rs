@@ -124,15 +124,10 @@ enum Who {
 }
 
 fn parent() {
-    let (_server, url) = match std::env::var("REDIS_URL") {
-        Ok(url) => (None, url),
-        Err(_) => {
-            let server = server::RedisServer::start();
-            let url = server.url();
-            println!("started redis-server on {url} (set REDIS_URL to use another)");
-            (Some(server), url)
-        }
-    };
+    let (server, url) = server::RedisServer::from_env_or_start();
+    if server.is_some() {
+        println!("started redis-server on {url} (set REDIS_URL to use another)");
+    }
     // A queue name of its own: a shut-down name stays shut down.
     let name = format!("fleet-pipeline-{}", std::process::id());
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -9,31 +9,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use ambisync_redis::{Barrier, Error, Queue, QueueOptions, Redis};
-use support::child::{Child, run_role, say};
-use support::{Options, Persistence, RedisServer, run, unique, within};
+use support::child::{Child, child_runtime, env, env_u64, run_role, say};
+use support::{Options, Persistence, RedisServer, Rng, run, unique, within};
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn env(key: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| panic!("child needs {key}"))
-}
-
-fn env_u64(key: &str) -> u64 {
-    env(key)
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number"))
-}
 
 /// The entry point of every child role; a no-op in a normal test run.
 #[test]
 fn child_role() {
     run_role(|role| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        child_runtime().block_on(async {
             match role {
                 "consumer" => consumer().await,
                 "producer" => producer().await,
@@ -119,21 +104,6 @@ async fn producer() {
     for seq in 0.. {
         queue.put(&payload(seq)).await.unwrap();
         say(format!("PUT {seq}"));
-    }
-}
-
-/// A tiny xorshift generator: enough randomness for cancellation points.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
     }
 }
 

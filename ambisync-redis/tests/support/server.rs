@@ -79,6 +79,19 @@ fn free_port() -> u16 {
 }
 
 impl RedisServer {
+    /// The Redis of an example or benchmark: `REDIS_URL` when it is set,
+    /// else a server of its own (which lives as long as the returned value).
+    pub fn from_env_or_start() -> (Option<RedisServer>, String) {
+        match std::env::var("REDIS_URL") {
+            Ok(url) => (None, url),
+            Err(_) => {
+                let server = RedisServer::start();
+                let url = server.url();
+                (Some(server), url)
+            }
+        }
+    }
+
     /// A server without persistence or auth.
     pub fn start() -> RedisServer {
         Self::with(Options::default())
