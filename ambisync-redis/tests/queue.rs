@@ -355,3 +355,61 @@ fn a_lapsed_consumers_items_are_redelivered_and_its_ack_refused() {
         assert!(qh.join_timeout(SECOND).await.unwrap());
     });
 }
+
+/// The `_blocking` forms from plain threads, on a client with a runtime of
+/// its own; and inside a runtime they refuse, naming the async form.
+#[test]
+fn blocking_forms_from_plain_threads() {
+    let server = RedisServer::start();
+    let redis = Redis::connect_blocking(server.url()).expect("connect_blocking");
+    let name = unique("blocking");
+    let q: Queue<u64> = Queue::bounded(&redis, &name, 1).unwrap();
+    let prio: PriorityQueue<u64> = PriorityQueue::new(&redis, &unique("blocking-prio")).unwrap();
+    assert!(
+        q.get_timeout_blocking(Duration::from_millis(50))
+            .unwrap()
+            .is_none()
+    );
+    q.put_blocking(&1).unwrap();
+    assert!(
+        !q.put_timeout_blocking(&2, Duration::from_millis(50))
+            .unwrap(),
+        "full"
+    );
+    let consumer = std::thread::spawn({
+        let q = q.clone();
+        move || {
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                let d = q.get_blocking().unwrap();
+                got.push(*d);
+                d.task_done_blocking().unwrap();
+            }
+            got
+        }
+    });
+    q.put_blocking(&2).unwrap();
+    assert!(q.join_timeout_blocking(30 * SECOND).unwrap());
+    q.join_blocking().unwrap();
+    assert_eq!(consumer.join().unwrap(), [1, 2]);
+    prio.put_blocking(3, &30).unwrap();
+    assert!(prio.put_timeout_blocking(1, &10, SECOND).unwrap());
+    let first = prio.get_timeout_blocking(SECOND).unwrap().unwrap();
+    assert_eq!((*first, first.priority()), (10, 1));
+    first.task_done_blocking().unwrap();
+    let panic = run(LIMIT, async {
+        let q = q.clone();
+        tokio::spawn(async move { q.get_blocking().map(drop) })
+            .await
+            .expect_err("get_blocking inside a runtime panics")
+    });
+    let message = panic.into_panic();
+    let text = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        text.contains("get_blocking") && text.contains("get(..).await"),
+        "{text}"
+    );
+}
