@@ -413,3 +413,45 @@ fn blocking_forms_from_plain_threads() {
         "{text}"
     );
 }
+
+#[test]
+fn handles_deliveries_and_futures_are_send_and_static_and_debug() {
+    fn send_sync_static<T: Send + Sync + 'static>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync_static::<Queue<String>>();
+    send_sync_static::<LifoQueue<Vec<u8>>>();
+    send_sync_static::<PriorityQueue<u64>>();
+    send_sync_static::<ambisync_redis::Delivery<String>>();
+    send_sync_static::<ambisync_redis::Event>();
+    send_sync_static::<ambisync_redis::Barrier>();
+    let server = RedisServer::start();
+    run(LIMIT, async {
+        let redis = connect(server.url()).await;
+        let q: Queue<String> = Queue::new(&redis, &unique("debug")).unwrap();
+        let item = "x".to_owned();
+        let put = q.put(&item);
+        send(&put);
+        put.await.unwrap();
+        let get = q.get();
+        send(&get);
+        let delivery = get.await.unwrap();
+        let shown = format!("{delivery:?} {q:?}");
+        assert!(
+            shown.contains("delivery_count: 1") && shown.contains("consumer: Some"),
+            "{shown}"
+        );
+        let done = delivery.task_done();
+        send(&done);
+        done.await.unwrap();
+        let join = q.join();
+        send(&join);
+        join.await.unwrap();
+        let event = ambisync_redis::Event::new(&redis, &unique("debug")).unwrap();
+        send(&event.wait_timeout(Duration::ZERO));
+        let barrier = ambisync_redis::Barrier::new(&redis, &unique("debug"), 1).unwrap();
+        let wait = barrier.wait();
+        send(&wait);
+        assert_eq!(wait.await.unwrap(), 0);
+        assert!(format!("{event:?} {barrier:?}").contains("parties: 1"));
+    });
+}
