@@ -282,6 +282,14 @@ async fn wake_up(url: &str, case: Case) -> Vec<Duration> {
     samples
 }
 
+/// A case must finish within two minutes: a hang is a failure with a
+/// message, not a benchmark that never ends.
+async fn bounded<T>(case: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(120), case)
+        .await
+        .expect("a benchmark case did not finish within 2 minutes")
+}
+
 fn percentile(samples: &mut [Duration], q: f64) -> Duration {
     samples.sort();
     samples[((samples.len() as f64 - 1.0) * q).round() as usize]
@@ -307,12 +315,14 @@ async fn bench(url: String) {
     for round in 0..ROUNDS {
         for (s, &(producers, consumers)) in shapes.iter().enumerate() {
             for (c, &case) in cases.iter().enumerate() {
-                let rate = throughput(&url, case, producers, consumers).await;
+                eprintln!("round {}: {producers}->{consumers} {case:?}", round + 1);
+                let rate = bounded(throughput(&url, case, producers, consumers)).await;
                 rates[s][c].push(rate);
             }
         }
         for (c, &case) in cases.iter().enumerate() {
-            let mut samples = wake_up(&url, case).await;
+            eprintln!("round {}: wake-up {case:?}", round + 1);
+            let mut samples = bounded(wake_up(&url, case)).await;
             let p50 = percentile(&mut samples, 0.5).as_secs_f64() * 1e3;
             let p99 = percentile(&mut samples, 0.99).as_secs_f64() * 1e3;
             wakes[c].0.push(p50);

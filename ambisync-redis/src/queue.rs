@@ -5,6 +5,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::Value;
@@ -291,10 +292,22 @@ impl Leased for Keys {
 
 /// This handle's registration as a consumer: its in-flight list and the
 /// heartbeat that keeps it.
+///
+/// A consumer whose in-flight list may hold an item nobody knows of (a take
+/// whose reply was lost, a give-back that failed) is *retired*: the handle
+/// registers a new one for its next get, and when the retired one's last
+/// delivery is done, its leave returns whatever is left in its list.
 struct Consumer {
     id: String,
     inflight: String,
     heartbeat: Lease,
+    retired: AtomicBool,
+}
+
+impl Consumer {
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+    }
 }
 
 /// What one take (a get attempt) found.
@@ -492,6 +505,7 @@ impl Core {
         let mut slot = self.consumer.lock().await;
         if let Some(consumer) = slot.as_ref()
             && !consumer.heartbeat.is_lost()
+            && !consumer.retired.load(Ordering::Relaxed)
         {
             return Ok(consumer.clone());
         }
@@ -514,6 +528,7 @@ impl Core {
             inflight: self.keys.inflight(&id),
             id,
             heartbeat,
+            retired: AtomicBool::new(false),
         });
         *slot = Some(consumer.clone());
         Ok(consumer)
@@ -607,19 +622,25 @@ impl Core {
         self: &Arc<Self>,
         consumer: &Arc<Consumer>,
         blocking: Option<(crate::client::Dedicated, Duration)>,
-        budget: Duration,
     ) -> Pending {
         let (sender, receiver) = oneshot::channel();
         let unblock = blocking.as_ref().map(|(d, _)| d.id);
         let core = self.clone();
         let taker = consumer.clone();
         self.client.handle.spawn(async move {
+            // The task waits for the reply with the full op timeout even
+            // when the caller's deadline is nearer: the caller may give up
+            // sooner, the task learns what Redis did.
             let result = match blocking {
-                None => core.take_script(&taker, budget).await,
+                None => core.take_script(&taker, core.client.op_timeout).await,
                 Some((dedicated, block)) => core.take_blocking(&taker, dedicated, block).await,
             };
+            if result.is_err() {
+                // Redis may have moved an item into the list all the same.
+                taker.retire();
+            }
             if let Err(Ok(Taken::Item(envelope))) = sender.send(result) {
-                core.give_back_uncounted(&taker, envelope);
+                core.give_back_later(&taker, envelope, None);
             }
         });
         Pending {
@@ -630,14 +651,30 @@ impl Core {
         }
     }
 
-    fn give_back_uncounted(self: &Arc<Self>, consumer: &Arc<Consumer>, envelope: Vec<u8>) {
+    /// Gives `envelope` back from `consumer`'s in-flight list in the
+    /// background: counted as a delivery that ended without an
+    /// acknowledgement when `max_deliveries` is given (a dropped delivery;
+    /// after that many it is a dead letter), or not counted (a get cancelled
+    /// before the item reached its caller). If that fails, the consumer is
+    /// retired, and its leave returns the item.
+    fn give_back_later(
+        self: &Arc<Self>,
+        consumer: &Arc<Consumer>,
+        envelope: Vec<u8>,
+        max_deliveries: Option<u32>,
+    ) {
         let core = self.clone();
         let consumer = consumer.clone();
         self.client.spawn_background(async move {
-            let _ = core
+            let counted = max_deliveries.is_some();
+            let max = max_deliveries.unwrap_or(u32::MAX);
+            let given = core
                 .keys
-                .give_back(&core.client, &consumer.id, &envelope, false, u32::MAX)
+                .give_back(&core.client, &consumer.id, &envelope, counted, max)
                 .await;
+            if given.is_err() {
+                consumer.retire();
+            }
         });
     }
 
@@ -664,7 +701,11 @@ impl Core {
                 Err(e) if self.ran_out(&e, budget) => return Ok(None),
                 consumer => consumer?,
             };
-            let taken = match self.spawn_take(&consumer, None, budget).reply().await {
+            let taken = match bounded(budget, self.spawn_take(&consumer, None).reply()).await {
+                Ok(taken) => taken,
+                Err(e) => Err(e),
+            };
+            let taken = match taken {
                 Err(e) if self.ran_out(&e, budget) => return Ok(None),
                 taken => taken?,
             };
@@ -740,8 +781,7 @@ impl Core {
             None => connect.await?,
         };
         let id = dedicated.id;
-        let mut pending =
-            self.spawn_take(consumer, Some((dedicated, block)), self.client.op_timeout);
+        let mut pending = self.spawn_take(consumer, Some((dedicated, block)));
         // A little past the deadline the server has answered a working
         // BLMOVE; a frozen server does not keep the caller waiting.
         let give_up = deadline.map(|d| d + Duration::from_millis(50));
@@ -901,7 +941,7 @@ impl Drop for Pending {
         receiver.close();
         match receiver.try_recv() {
             Ok(Ok(Taken::Item(envelope))) => {
-                self.core.give_back_uncounted(&self.consumer, envelope);
+                self.core.give_back_later(&self.consumer, envelope, None);
             }
             Ok(_) => {}
             Err(_) => {
@@ -1044,24 +1084,12 @@ impl<T> Delivery<T> {
 
 impl<T> Drop for Delivery<T> {
     fn drop(&mut self) {
-        if self.done {
-            return;
+        if !self.done {
+            let envelope = std::mem::take(&mut self.envelope);
+            let max = self.core.keys.max_deliveries;
+            self.core
+                .give_back_later(&self.consumer, envelope, Some(max));
         }
-        let core = self.core.clone();
-        let consumer = self.consumer.clone();
-        let envelope = std::mem::take(&mut self.envelope);
-        self.core.client.spawn_background(async move {
-            let _ = core
-                .keys
-                .give_back(
-                    &core.client,
-                    &consumer.id,
-                    &envelope,
-                    true,
-                    core.keys.max_deliveries,
-                )
-                .await;
-        });
     }
 }
 
@@ -1084,13 +1112,8 @@ fn delivery<T: Item>(
             done: false,
         }),
         Err(why) => {
-            let core = core.clone();
-            core.client.clone().spawn_background(async move {
-                let _ = core
-                    .keys
-                    .give_back(&core.client, &consumer.id, &envelope, true, 1)
-                    .await;
-            });
+            // Straight to the dead letters: it would not decode next time.
+            core.give_back_later(&consumer, envelope, Some(1));
             Err(Error::Decode(format!("item {id}: {why}")))
         }
     }

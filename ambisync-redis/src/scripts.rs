@@ -366,7 +366,10 @@ return alive
     )
 });
 
-/// Unregisters a consumer (its handle was dropped): its items go back.
+/// Unregisters a consumer (its handle was dropped, or it was retired): its
+/// items go back. It stays listed as lapsed, so that the heartbeat sweep
+/// returns an item that a late blocking move still brings (and drops it
+/// after the grace).
 /// KEYS: consumers, in-flight, ready, dead, unfinished.
 /// ARGV: consumer, kind, max deliveries, get channel, join channel.
 /// Returns 1 when it was registered and alive.
@@ -374,7 +377,8 @@ pub(crate) static QUEUE_LEAVE: LazyLock<Script> = LazyLock::new(|| {
     queue_script(
         r"
 local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[1], ARGV[1])
+local now = now_ms()
+if expiry and tonumber(expiry) > now then redis.call('ZADD', KEYS[1], now, ARGV[1]) end
 local kind = ARGV[2]
 local returned = 0
 while true do
@@ -384,7 +388,7 @@ while true do
   returned = returned + 1
 end
 if returned > 0 and kind == 'p' then redis.call('PUBLISH', ARGV[4], '1') end
-if expiry and tonumber(expiry) > now_ms() then return 1 end
+if expiry and tonumber(expiry) > now then return 1 end
 return 0
 ",
     )

@@ -455,3 +455,40 @@ fn handles_deliveries_and_futures_are_send_and_static_and_debug() {
         assert!(format!("{event:?} {barrier:?}").contains("parties: 1"));
     });
 }
+
+/// A get whose reply never came (Redis moved the item, the client gave up):
+/// the consumer is retired, a new one takes over, and the retired one's
+/// leave returns the item, which is delivered again, not stranded in a live
+/// consumer's in-flight list.
+#[test]
+fn an_item_whose_get_reply_was_lost_is_not_stranded() {
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port());
+    run(LIMIT, async {
+        let name = unique("lost-reply");
+        let slow = Redis::builder(proxy.url())
+            .op_timeout(Duration::from_millis(300))
+            .connect()
+            .await
+            .unwrap();
+        let direct = connect(server.url()).await;
+        let qs: Queue<u32> = Queue::new(&slow, &name).unwrap();
+        let qd: Queue<u32> = Queue::new(&direct, &name).unwrap();
+        assert!(
+            qs.try_get().await.unwrap().is_none(),
+            "registers the consumer"
+        );
+        qd.put(&1).await.unwrap();
+        proxy.set_mode(Mode::HoldReplies);
+        let lost = qs.try_get().await;
+        assert!(matches!(lost, Err(Error::Timeout(_))), "{lost:?}");
+        proxy.set_mode(Mode::Forward);
+        assert_eq!(qd.len().await.unwrap(), 0, "Redis moved the item");
+        let again = within(10 * SECOND, "the item again", qs.get())
+            .await
+            .unwrap();
+        assert_eq!((*again, again.delivery_count()), (1, 2));
+        again.task_done().await.unwrap();
+        assert!(qd.join_timeout(SECOND).await.unwrap());
+    });
+}
