@@ -456,10 +456,10 @@ fn handles_deliveries_and_futures_are_send_and_static_and_debug() {
     });
 }
 
-/// A get whose reply never came (Redis moved the item, the client gave up):
-/// the consumer is retired, a new one takes over, and the retired one's
-/// leave returns the item, which is delivered again, not stranded in a live
-/// consumer's in-flight list.
+/// A get whose reply did not come in time (Redis moved the item, the client
+/// gave up): the item is not stranded in a live consumer's in-flight list.
+/// Either the take's task still got the reply and gave the item back, or it
+/// did not, retired the consumer, and the retired one's leave returns it.
 #[test]
 fn an_item_whose_get_reply_was_lost_is_not_stranded() {
     let server = RedisServer::start();
@@ -481,13 +481,16 @@ fn an_item_whose_get_reply_was_lost_is_not_stranded() {
         qd.put(&1).await.unwrap();
         proxy.set_mode(Mode::HoldReplies);
         let lost = qs.try_get().await;
-        assert!(matches!(lost, Err(Error::Timeout(_))), "{lost:?}");
+        assert!(matches!(&lost, Err(e) if e.is_unavailable()), "{lost:?}");
         proxy.set_mode(Mode::Forward);
         assert_eq!(qd.len().await.unwrap(), 0, "Redis moved the item");
         let again = within(10 * SECOND, "the item again", qs.get())
             .await
             .unwrap();
-        assert_eq!((*again, again.delivery_count()), (1, 2));
+        // Given back uncounted (the take's task got the late reply after
+        // its caller had gone) or by the retired consumer's leave (counted).
+        assert_eq!(*again, 1);
+        assert!(again.delivery_count() <= 2, "{again:?}");
         again.task_done().await.unwrap();
         assert!(qd.join_timeout(SECOND).await.unwrap());
     });
