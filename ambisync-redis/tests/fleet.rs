@@ -318,7 +318,7 @@ fn restart_with_aof_always_loses_no_acknowledged_put() {
     let name = unique("aof");
     run(90 * SECOND, async {
         let redis = Redis::builder(server.url())
-            .op_timeout(Duration::from_millis(500))
+            .op_timeout(2 * SECOND)
             .connect()
             .await
             .unwrap();

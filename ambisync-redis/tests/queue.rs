@@ -324,7 +324,7 @@ fn a_lapsed_consumers_items_are_redelivered_and_its_ack_refused() {
         let name = unique("lapse");
         let options = QueueOptions::new().visibility_timeout(Duration::from_millis(600));
         let cut = Redis::builder(proxy.url())
-            .op_timeout(Duration::from_millis(500))
+            .op_timeout(2 * SECOND)
             .connect()
             .await
             .unwrap();
@@ -484,14 +484,29 @@ fn an_item_whose_get_reply_was_lost_is_not_stranded() {
         assert!(matches!(&lost, Err(e) if e.is_unavailable()), "{lost:?}");
         proxy.set_mode(Mode::Forward);
         assert_eq!(qd.len().await.unwrap(), 0, "Redis moved the item");
-        let again = within(10 * SECOND, "the item again", qs.get())
-            .await
-            .unwrap();
-        // Given back uncounted (the take's task got the late reply after
-        // its caller had gone) or by the retired consumer's leave (counted).
-        assert_eq!(*again, 1);
-        assert!(again.delivery_count() <= 2, "{again:?}");
-        again.task_done().await.unwrap();
+        // The short op timeout may expire again on a loaded machine: retry
+        // until the item is acknowledged (each failure is safe, see above).
+        within(20 * SECOND, "the item again, acknowledged", async {
+            loop {
+                let again = match qs.get_timeout(SECOND).await {
+                    Ok(Some(again)) => again,
+                    Ok(None) => continue,
+                    Err(e) if e.is_unavailable() => continue,
+                    Err(e) => panic!("{e}"),
+                };
+                // Given back uncounted (the take's task got the late reply
+                // after its caller had gone) or by a retired consumer's
+                // leave (counted).
+                assert_eq!(*again, 1);
+                assert!(again.delivery_count() <= 3, "{again:?}");
+                match again.task_done().await {
+                    Ok(()) => break,
+                    Err(e) if e.is_unavailable() => continue,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+        .await;
         assert!(qd.join_timeout(SECOND).await.unwrap());
     });
 }
