@@ -27,11 +27,11 @@ use ambisync_redis::{PriorityQueue, Queue, Redis};
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 
 /// Items per throughput measurement.
-const ITEMS: u64 = 2_000;
+const ITEMS: u64 = 5_000;
 /// Wake-up trials per case and round.
 const WAKE_TRIALS: usize = 100;
 /// Rounds: every case once per round, so a noisy neighbour hurts them alike.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 
 fn main() {
     let (_server, url) = server::RedisServer::from_env_or_start();

@@ -3,13 +3,15 @@
 //! a redelivery limit and a dead-letter list.
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::Value;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::client::{Inner, Redis, bounded, random_token};
@@ -614,23 +616,20 @@ impl Core {
         }
     }
 
-    /// Runs one take in a task of its own, so that an item it took reaches
-    /// either the caller or, if the caller is gone (its future was
-    /// dropped), goes back to the queue uncounted: a cancelled get loses
-    /// nothing and does not reorder the queue.
-    fn spawn_take(
+    /// One take, for the caller to poll ([`Pending::reply`]). It waits for
+    /// Redis's answer with the full op timeout even when the caller's
+    /// deadline is nearer: the caller may give up sooner, and then the take
+    /// finishes in the background (see [`Pending`]'s drop), learning what
+    /// Redis did.
+    fn start_take(
         self: &Arc<Self>,
         consumer: &Arc<Consumer>,
         blocking: Option<(crate::client::Dedicated, Duration)>,
     ) -> Pending {
-        let (sender, receiver) = oneshot::channel();
         let unblock = blocking.as_ref().map(|(d, _)| d.id);
         let core = self.clone();
         let taker = consumer.clone();
-        self.client.handle.spawn(async move {
-            // The task waits for the reply with the full op timeout even
-            // when the caller's deadline is nearer: the caller may give up
-            // sooner, the task learns what Redis did.
+        let take = Box::pin(async move {
             let result = match blocking {
                 None => core.take_script(&taker, core.client.op_timeout).await,
                 Some((dedicated, block)) => core.take_blocking(&taker, dedicated, block).await,
@@ -639,12 +638,11 @@ impl Core {
                 // Redis may have moved an item into the list all the same.
                 taker.retire();
             }
-            if let Err(Ok(Taken::Item(envelope))) = sender.send(result) {
-                core.give_back_later(&taker, envelope, None);
-            }
+            result
         });
         Pending {
-            receiver: Some(receiver),
+            take: Some(take),
+            polled: false,
             core: self.clone(),
             consumer: consumer.clone(),
             unblock,
@@ -701,7 +699,7 @@ impl Core {
                 Err(e) if self.ran_out(&e, budget) => return Ok(None),
                 consumer => consumer?,
             };
-            let taken = match bounded(budget, self.spawn_take(&consumer, None).reply()).await {
+            let taken = match bounded(budget, self.start_take(&consumer, None).reply()).await {
                 Ok(taken) => taken,
                 Err(e) => Err(e),
             };
@@ -781,7 +779,7 @@ impl Core {
             None => connect.await?,
         };
         let id = dedicated.id;
-        let mut pending = self.spawn_take(consumer, Some((dedicated, block)));
+        let mut pending = self.start_take(consumer, Some((dedicated, block)));
         // A little past the deadline the server has answered a working
         // BLMOVE; a frozen server does not keep the caller waiting.
         let give_up = deadline.map(|d| d + Duration::from_millis(50));
@@ -909,11 +907,15 @@ impl Core {
     }
 }
 
-/// The caller's side of a take running in a task of its own. Dropped
-/// before the reply was read, it makes sure an item taken in the meantime
-/// goes back, and interrupts a blocked `BLMOVE`.
+/// A take in progress, polled by its caller. Dropped before it finished
+/// (the get future was dropped, or its deadline came), it hands the
+/// unfinished request to a task that waits for Redis's answer and gives back
+/// an item taken for nobody, uncounted, and it interrupts a blocked
+/// `BLMOVE`: a cancelled get loses nothing. The hot path spawns nothing.
 struct Pending {
-    receiver: Option<oneshot::Receiver<Result<Taken>>>,
+    take: Option<Pin<Box<dyn Future<Output = Result<Taken>> + Send>>>,
+    /// Whether the request may have been sent (the take was polled).
+    polled: bool,
     core: Arc<Core>,
     consumer: Arc<Consumer>,
     unblock: Option<i64>,
@@ -921,38 +923,39 @@ struct Pending {
 
 impl Pending {
     async fn reply(&mut self) -> Result<Taken> {
-        let receiver = self
-            .receiver
+        let take = self
+            .take
             .as_mut()
             .ok_or(Error::Protocol("take reply read twice".into()))?;
-        let taken = receiver.await.map_err(|_| Error::RuntimeGone)?;
-        self.receiver = None;
+        self.polled = true;
+        let taken = take.await;
+        self.take = None;
         taken
     }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        let Some(mut receiver) = self.receiver.take() else {
+        let Some(take) = self.take.take() else {
             return;
         };
-        // From here on the task's send fails, and it gives the item back
-        // itself; an item sent before is ours to give back.
-        receiver.close();
-        match receiver.try_recv() {
-            Ok(Ok(Taken::Item(envelope))) => {
-                self.core.give_back_later(&self.consumer, envelope, None);
-            }
-            Ok(_) => {}
-            Err(_) => {
-                if let Some(id) = self.unblock {
-                    let client = self.core.client.clone();
-                    self.core.client.handle.spawn(async move {
-                        let _ = client.unblock(id).await;
-                    });
-                }
-            }
+        if !self.polled {
+            return;
         }
+        let client = &self.core.client;
+        if let Some(id) = self.unblock {
+            let unblocker = client.clone();
+            client.handle.spawn(async move {
+                let _ = unblocker.unblock(id).await;
+            });
+        }
+        let core = self.core.clone();
+        let consumer = self.consumer.clone();
+        client.spawn_background(async move {
+            if let Ok(Taken::Item(envelope)) = take.await {
+                core.give_back_later(&consumer, envelope, None);
+            }
+        });
     }
 }
 
