@@ -21,13 +21,23 @@ enum Phase {
     /// Arrivals are gathering for the current round.
     Filling,
     /// The last arrival is running the action; nobody is released yet, and
-    /// new arrivals wait for the next round.
-    Tripping,
-    /// `reset()` was called while the action ran: when it returns, the round
-    /// fails and the barrier fills again. New arrivals wait.
-    Resetting,
+    /// new arrivals wait for the next round (or fail at once if the barrier
+    /// was broken meanwhile). What then happens to the round is `AfterTrip`.
+    Tripping(AfterTrip),
     /// Broken until `reset()`: every wait fails at once.
     Broken,
+}
+
+/// What `abort()`, `reset()` and timeouts decided while the action ran; the
+/// last call wins, as it would had the round not been tripping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterTrip {
+    /// Release the round (nothing happened meanwhile).
+    Release,
+    /// Fail the round and fill the next one (`reset()`).
+    FailThenFill,
+    /// Fail the round and stay broken (`abort()`, an expired wait).
+    FailThenBreak,
 }
 
 /// How a round that still has waiters to tell ended.
@@ -156,6 +166,8 @@ enum Arrival {
 ///
 /// Cancel safety, as in asyncio: dropping a `wait()` future before its round
 /// trips withdraws that caller's arrival without breaking the barrier.
+///
+/// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
@@ -392,7 +404,7 @@ impl Barrier {
                     state.end_round(Ended::Failed, 0);
                 }
             }
-            Phase::Tripping | Phase::Resetting => state.phase = Phase::Resetting,
+            Phase::Tripping(_) => state.phase = Phase::Tripping(AfterTrip::FailThenFill),
             Phase::Broken => state.phase = Phase::Filling,
         }
         drop(state);
@@ -416,10 +428,14 @@ impl Barrier {
     /// returns.
     fn break_barrier(&self, leaving: usize) {
         let mut state = self.state();
-        if state.phase == Phase::Filling {
-            state.fail_round(leaving);
-        }
-        state.phase = Phase::Broken;
+        state.phase = match state.phase {
+            Phase::Filling => {
+                state.fail_round(leaving);
+                Phase::Broken
+            }
+            Phase::Tripping(_) => Phase::Tripping(AfterTrip::FailThenBreak),
+            Phase::Broken => Phase::Broken,
+        };
         drop(state);
         self.wake_all();
     }
@@ -456,7 +472,10 @@ impl Barrier {
     /// assert!(barrier.is_broken());
     /// ```
     pub fn is_broken(&self) -> bool {
-        self.state().phase == Phase::Broken
+        matches!(
+            self.state().phase,
+            Phase::Broken | Phase::Tripping(AfterTrip::FailThenBreak)
+        )
     }
 
     /// The state (the action runs outside the lock, so no user code ever
@@ -469,15 +488,19 @@ impl Barrier {
     fn try_enter(&self) -> Option<Result<Arrival, BrokenBarrierError>> {
         let mut state = self.state();
         match state.phase {
-            Phase::Broken => Some(Err(BrokenBarrierError)),
-            Phase::Tripping | Phase::Resetting => None,
+            // Python's `_enter`: a broken barrier fails at once, also while
+            // the aborted round's action still runs.
+            Phase::Broken | Phase::Tripping(AfterTrip::FailThenBreak) => {
+                Some(Err(BrokenBarrierError))
+            }
+            Phase::Tripping(_) => None,
             Phase::Filling => {
                 let ticket = state.next_ticket;
                 state.next_ticket += 1;
                 state.inside += 1;
                 let index = State::index_of(&state.withdrawn, ticket);
                 if index + 1 == self.parties {
-                    state.phase = Phase::Tripping;
+                    state.phase = Phase::Tripping(AfterTrip::Release);
                     Some(Ok(Arrival::Last(index)))
                 } else {
                     Some(Ok(Arrival::Waiting(ticket, state.round)))
@@ -504,26 +527,33 @@ impl Barrier {
         let mut state = self.state();
         // The others of the round learn the outcome later; this caller leaves.
         let waiting = state.inside - 1;
-        let released = match (&outcome, state.phase) {
-            (Ok(()), Phase::Tripping) => {
+        let after = match state.phase {
+            Phase::Tripping(after) => after,
+            phase => unreachable!("the action ran in phase {phase:?}"),
+        };
+        let released = match (&outcome, after) {
+            (Ok(()), AfterTrip::Release) => {
                 state.trips = state.trips.wrapping_add(1);
                 let withdrawn = std::mem::take(&mut state.withdrawn);
                 state.end_round(Ended::Tripped { withdrawn }, waiting);
                 state.phase = Phase::Filling;
                 true
             }
+            // The action panicked: the barrier breaks (Python).
             (Err(_), _) => {
                 state.end_round(Ended::Failed, waiting);
                 state.phase = Phase::Broken;
                 false
             }
             // Reset or aborted while the action ran: the round fails.
-            (Ok(()), phase) => {
+            (Ok(()), AfterTrip::FailThenFill) => {
                 state.end_round(Ended::Failed, waiting);
-                state.phase = match phase {
-                    Phase::Resetting => Phase::Filling,
-                    _ => Phase::Broken,
-                };
+                state.phase = Phase::Filling;
+                false
+            }
+            (Ok(()), AfterTrip::FailThenBreak) => {
+                state.end_round(Ended::Failed, waiting);
+                state.phase = Phase::Broken;
                 false
             }
         };

@@ -6,6 +6,8 @@ use std::fmt;
 
 /// Releasing a lock that the caller may not release.
 ///
+/// # Examples
+///
 /// ```
 /// use ambisync::{Lock, ReleaseError};
 ///
@@ -36,6 +38,8 @@ impl Error for ReleaseError {}
 /// A [`BoundedSemaphore`](crate::BoundedSemaphore) release that would exceed
 /// its initial number of permits; nothing was changed.
 ///
+/// # Examples
+///
 /// ```
 /// use ambisync::{BoundedReleaseError, BoundedSemaphore};
 ///
@@ -57,6 +61,8 @@ impl Error for BoundedReleaseError {}
 /// A [`Barrier`](crate::Barrier) wait that failed because the barrier is, or
 /// became, broken (aborted, reset, timed out, or its action panicked).
 ///
+/// # Examples
+///
 /// ```
 /// use ambisync::{Barrier, BrokenBarrierError};
 ///
@@ -77,6 +83,8 @@ impl fmt::Display for BrokenBarrierError {
 impl Error for BrokenBarrierError {}
 
 /// A `put` that did not deliver its item; the item comes back inside.
+///
+/// # Examples
 ///
 /// ```
 /// use ambisync::{PutError, Queue};
@@ -149,6 +157,8 @@ impl<T> Error for PutError<T> {}
 
 /// A `get` that returned no item.
 ///
+/// # Examples
+///
 /// ```
 /// use ambisync::{GetError, Queue};
 ///
@@ -182,6 +192,8 @@ impl Error for GetError {}
 
 /// `task_done()` was called more times than items were put.
 ///
+/// # Examples
+///
 /// ```
 /// use ambisync::{Queue, TaskDoneError};
 ///
@@ -204,6 +216,8 @@ impl Error for TaskDoneError {}
 /// more than a [`BoundedSemaphore`](crate::BoundedSemaphore)'s bound, or
 /// more than [`MAX_PERMITS`](crate::MAX_PERMITS). Waiting would never end,
 /// so the call fails at once.
+///
+/// # Examples
 ///
 /// ```
 /// use ambisync::{BoundedSemaphore, TooManyPermitsError};

@@ -73,9 +73,7 @@ impl WaitOp for EventWait<'_> {
         // A wake-up means the flag was set while we waited, whatever it is
         // now. `set()` counted us out.
         let list = event.list();
-        let woken = list.is_notified(ticket)
-            || matches!(wakeup, Wakeup::Task(waker) if list.update(ticket, waker));
-        if woken {
+        if list.poll_ticket(ticket, wakeup) {
             self.ticket = None;
             Poll::Ready(())
         } else {
@@ -106,26 +104,17 @@ impl Drop for EventWait<'_> {
 }
 
 impl Event {
-    /// Creates an event whose flag is false.
-    ///
-    /// ```
-    /// assert!(!ambisync::Event::new().is_set());
-    /// ```
-    #[cfg(not(ambisync_loom))]
-    pub const fn new() -> Event {
-        Event {
-            state: AtomicUsize::new(0),
-            waiters: LazyList::new(),
-        }
-    }
-
-    /// Creates an event whose flag is false (loom's atomics have no `const`
-    /// constructor).
-    #[cfg(ambisync_loom)]
-    pub fn new() -> Event {
-        Event {
-            state: AtomicUsize::new(0),
-            waiters: LazyList::new(),
+    crate::wait::const_unless_loom! {
+        /// Creates an event whose flag is false.
+        ///
+        /// ```
+        /// assert!(!ambisync::Event::new().is_set());
+        /// ```
+        pub fn new() -> Event {
+            Event {
+                state: AtomicUsize::new(0),
+                waiters: LazyList::new(),
+            }
         }
     }
 

@@ -2,13 +2,12 @@
 //! serves async tasks and OS threads at once**: a thread blocked in
 //! `wait_blocking()` and a task awaiting `wait()` are woken by the same `set()`.
 //!
-//! The primitives are built on [`event-listener`](https://docs.rs/event-listener)
-//! ([`Event`] on a wake-all list of its own, which is faster at waking
-//! everybody, and the semaphores on a first-come, first-served queue of their
-//! own that hands each released permit to the oldest waiter) and work on any
-//! executor; the `tokio` feature (on by default) adds the
-//! async `*_timeout` methods, [`Timer`], task-level [`RLock`] ownership and a
-//! panic when a `_blocking` call would stall a tokio runtime thread.
+//! Every primitive waits through one small core of its own (a first-come,
+//! first-served line of tasks and threads; `docs/ARCHITECTURE.md` in the
+//! repository tells how) and works on any executor; the `tokio` feature (on
+//! by default) adds the async `*_timeout` methods, [`Timer`], task-level
+//! [`RLock`] ownership, tokio's cooperative budget, and a panic when a
+//! `_blocking` call would stall a tokio runtime thread.
 //!
 //! # Python → ambisync
 //!
@@ -84,6 +83,10 @@ mod condition;
 pub mod error;
 mod event;
 mod lock;
+// Hooks for tests/loom.rs, compiled only with `--cfg ambisync_loom`.
+#[cfg(ambisync_loom)]
+#[doc(hidden)]
+pub mod model;
 mod queue;
 mod rlock;
 mod semaphore;
@@ -109,4 +112,4 @@ pub use semaphore::{
     Semaphore, SemaphorePermit, Unbounded,
 };
 #[cfg(feature = "tokio")]
-pub use timer::Timer;
+pub use timer::{Timer, TimerOutcome};

@@ -21,12 +21,64 @@ enum Stage<T> {
     Waiting,
     /// The call began; it can no longer be cancelled.
     Running,
-    /// The call returned; the value waits for the first `join`.
-    Finished(Option<T>),
-    /// The call panicked; the first `join` resumes the panic.
-    Panicked(Option<Box<dyn Any + Send>>),
+    /// The call returned; the value waits for the first join.
+    Finished(T),
+    /// The call panicked; the first join resumes the panic.
+    Panicked(Box<dyn Any + Send>),
+    /// A join took the value (or the panic).
+    Joined,
     /// Cancelled before the call began.
     Cancelled,
+    /// The runtime dropped the timer's task while the call ran (it shut
+    /// down): there is no value.
+    Aborted,
+}
+
+/// How a [`Timer`] ended, as its [`outcome`](Timer::outcome) forms report it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ambisync::{Timer, TimerOutcome};
+///
+/// let timer = Timer::after_blocking(Duration::from_secs(3600), || 1);
+/// timer.cancel();
+/// assert_eq!(timer.outcome_blocking(), TimerOutcome::Cancelled);
+///
+/// let timer = Timer::after_blocking(Duration::ZERO, || 2);
+/// assert_eq!(timer.outcome_blocking(), TimerOutcome::Finished(2));
+/// assert_eq!(timer.outcome_blocking(), TimerOutcome::AlreadyJoined);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerOutcome<T> {
+    /// The call returned this value (given to the first join only).
+    Finished(T),
+    /// [`cancel`](Timer::cancel) stopped the call before it began.
+    Cancelled,
+    /// An earlier join took the value.
+    AlreadyJoined,
+    /// The tokio runtime shut down while the call ran: it never returned.
+    Aborted,
+}
+
+impl<T> TimerOutcome<T> {
+    /// The value, if this outcome carries it: what [`join`](Timer::join)
+    /// returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ambisync::TimerOutcome;
+    /// assert_eq!(TimerOutcome::Finished(3).finished(), Some(3));
+    /// assert_eq!(TimerOutcome::<u8>::Cancelled.finished(), None);
+    /// ```
+    pub fn finished(self) -> Option<T> {
+        match self {
+            TimerOutcome::Finished(value) => Some(value),
+            _ => None,
+        }
+    }
 }
 
 struct Shared<T> {
@@ -37,6 +89,13 @@ struct Shared<T> {
 }
 
 impl<T> Shared<T> {
+    fn new() -> Arc<Self> {
+        Arc::new(Shared {
+            stage: Mutex::new(Stage::Waiting),
+            waiters: LazyList::new(),
+        })
+    }
+
     fn stage(&self) -> MutexGuard<'_, Stage<T>> {
         self.stage.lock()
     }
@@ -72,52 +131,69 @@ impl<T> Shared<T> {
 
     fn finish(&self, outcome: Result<T, Box<dyn Any + Send>>) {
         self.set(match outcome {
-            Ok(value) => Stage::Finished(Some(value)),
-            Err(panic) => Stage::Panicked(Some(panic)),
+            Ok(value) => Stage::Finished(value),
+            Err(panic) => Stage::Panicked(panic),
         });
     }
 
-    /// The outcome for a joiner once there is one: the value for the first
-    /// joiner, `None` for later ones and after a cancel.
-    fn try_join(&self) -> Option<Option<T>> {
+    /// The outcome for a joiner once there is one; the first joiner takes the
+    /// value, or resumes the call's panic.
+    fn try_outcome(&self) -> Option<TimerOutcome<T>> {
         let mut stage = self.stage();
-        match &mut *stage {
-            Stage::Waiting | Stage::Running => None,
-            Stage::Finished(value) => Some(value.take()),
-            Stage::Cancelled => Some(None),
-            Stage::Panicked(panic) => match panic.take() {
-                Some(panic) => {
-                    drop(stage);
-                    resume_unwind(panic)
+        let outcome = match &*stage {
+            Stage::Waiting | Stage::Running => return None,
+            Stage::Joined => TimerOutcome::AlreadyJoined,
+            Stage::Cancelled => TimerOutcome::Cancelled,
+            Stage::Aborted => TimerOutcome::Aborted,
+            Stage::Finished(_) | Stage::Panicked(_) => {
+                match std::mem::replace(&mut *stage, Stage::Joined) {
+                    Stage::Finished(value) => TimerOutcome::Finished(value),
+                    Stage::Panicked(panic) => {
+                        drop(stage);
+                        resume_unwind(panic)
+                    }
+                    _ => unreachable!("matched above"),
                 }
-                None => Some(None),
-            },
-        }
+            }
+        };
+        Some(outcome)
+    }
+
+    fn try_join(&self) -> Option<Option<T>> {
+        self.try_outcome().map(TimerOutcome::finished)
     }
 }
 
 /// A call scheduled after a delay, which [`cancel`](Timer::cancel) stops if it
 /// has not begun.
 ///
-/// [`Timer::after`] runs a future on tokio; [`Timer::after_blocking`] runs a
-/// closure on its own OS thread. Either way [`join`](Timer::join) (in all its
-/// forms) waits for the outcome: the call's value, or `None` if it was
-/// cancelled. The value goes to the first join; later joins get `None`. If the
-/// call panics, the first join panics with the same payload.
+/// - [`Timer::after_fn`] is Python's `Timer(t, f)` on tokio: the delay on
+///   tokio's timer, the call on its blocking pool;
+/// - [`Timer::after`] runs a future on tokio;
+/// - [`Timer::after_blocking`] runs a closure on its own OS thread, no
+///   runtime needed.
+///
+/// [`join`](Timer::join) (in all its forms) waits for the call's value; it
+/// goes to the first join, and `None` means there is none for this caller.
+/// [`outcome`](Timer::outcome) says why: cancelled, already joined, or the
+/// runtime shut down during the call. If the call panics, the first join
+/// panics with the same payload.
 ///
 /// Dropping a `Timer` does not cancel it (as in Python, the call still runs).
 ///
+/// # Examples
+///
 /// ```
 /// use std::time::Duration;
-/// use ambisync::Timer;
+/// use ambisync::{Timer, TimerOutcome};
 ///
 /// # #[tokio::main] async fn main() {
-/// let reminder = Timer::after(Duration::from_millis(10), async { "tea is ready" });
+/// let reminder = Timer::after_fn(Duration::from_millis(10), || "tea is ready");
 /// assert_eq!(reminder.join().await, Some("tea is ready"));
 ///
 /// let never = Timer::after(Duration::from_secs(3600), async { "too late" });
 /// assert!(never.cancel());
-/// assert_eq!(never.join().await, None);
+/// assert_eq!(never.outcome().await, TimerOutcome::Cancelled);
 /// # }
 /// ```
 pub struct Timer<T> {
@@ -125,11 +201,15 @@ pub struct Timer<T> {
 }
 
 impl<T: Send + 'static> Timer<T> {
-    /// Runs `fut` on tokio after `delay`, unless cancelled first.
+    /// Runs `fut` on tokio after `delay`, unless cancelled first. For a
+    /// plain function, as Python's `Timer(t, f)`, use
+    /// [`after_fn`](Timer::after_fn).
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime (it spawns a task).
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -138,14 +218,53 @@ impl<T: Send + 'static> Timer<T> {
     /// assert_eq!(timer.join().await, Some(42));
     /// # }
     /// ```
+    #[track_caller]
     pub fn after<F>(delay: Duration, fut: F) -> Timer<T>
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let shared = Arc::new(Shared {
-            stage: Mutex::new(Stage::Waiting),
-            waiters: LazyList::new(),
-        });
+        Timer::spawn(delay, async move { CatchUnwind(Box::pin(fut)).await })
+    }
+
+    /// Calls `f` after `delay`, unless cancelled first: Python's
+    /// `threading.Timer(t, f)` on tokio. The delay runs on tokio's timer (no
+    /// thread waits for it); the call runs on tokio's blocking pool, so `f`
+    /// may block, as it may in Python's timer thread.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (it spawns a task).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main] async fn main() {
+    /// let greeting = ambisync::Timer::after_fn(Duration::from_millis(1), || "hello, world");
+    /// assert_eq!(greeting.join().await, Some("hello, world"));
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn after_fn<F>(delay: Duration, f: F) -> Timer<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        Timer::spawn(delay, async move {
+            match tokio::task::spawn_blocking(move || catch_unwind(AssertUnwindSafe(f))).await {
+                Ok(outcome) => outcome,
+                // The blocking pool dropped the call (the runtime shut down).
+                Err(join_error) => Err(Box::new(join_error) as Box<dyn Any + Send>),
+            }
+        })
+    }
+
+    /// Waits out `delay` (or a cancel) in a tokio task, then runs `call`.
+    #[track_caller]
+    fn spawn(
+        delay: Duration,
+        call: impl Future<Output = Result<T, Box<dyn Any + Send>>> + Send + 'static,
+    ) -> Timer<T> {
+        let shared = Shared::new();
         let task = Arc::clone(&shared);
         // If the runtime drops this task (it shut down) before the call
         // returned, the guard ends the timer so that joiners do not wait forever.
@@ -156,7 +275,7 @@ impl<T: Send + 'static> Timer<T> {
             if cancelled.await.is_some() || !task.begin() {
                 return;
             }
-            let outcome = CatchUnwind(Box::pin(fut)).await;
+            let outcome = call.await;
             task.finish(outcome);
         });
         Timer { shared }
@@ -164,6 +283,8 @@ impl<T: Send + 'static> Timer<T> {
 
     /// Runs `f` on a new OS thread after `delay`, unless cancelled first.
     /// Needs no runtime.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -174,10 +295,7 @@ impl<T: Send + 'static> Timer<T> {
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        let shared = Arc::new(Shared {
-            stage: Mutex::new(Stage::Waiting),
-            waiters: LazyList::new(),
-        });
+        let shared = Shared::new();
         let deadline = deadline_after(delay);
         let thread = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -244,12 +362,21 @@ impl<T> Timer<T> {
         matches!(*self.shared.stage(), Stage::Cancelled)
     }
 
-    /// Waits for the outcome: the call's value, or `None` if it was cancelled
-    /// (or another join took the value).
+    /// Waits for the outcome: the call's value, or `None` if there is none
+    /// for this caller: it was cancelled, another join took the value, or
+    /// the runtime shut down during the call. [`outcome`](Timer::outcome)
+    /// says which.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a dropped future takes nothing; the value stays for the
+    /// next join.
     ///
     /// # Panics
     ///
     /// If the call panicked, the first join resumes that panic.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
@@ -261,6 +388,127 @@ impl<T> Timer<T> {
     /// ```
     pub fn join(&self) -> impl Future<Output = Option<T>> {
         Waiting::new(self.join_op())
+    }
+
+    /// Waits for the outcome and says which it is: the value (first join
+    /// only), cancelled, already joined, or aborted by a runtime shutdown.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`join`](Timer::join).
+    ///
+    /// # Panics
+    ///
+    /// If the call panicked, the first join resumes that panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ambisync::{Timer, TimerOutcome};
+    /// # #[tokio::main] async fn main() {
+    /// let timer = Timer::after(Duration::from_millis(1), async { 'x' });
+    /// assert_eq!(timer.outcome().await, TimerOutcome::Finished('x'));
+    /// assert_eq!(timer.outcome().await, TimerOutcome::AlreadyJoined);
+    /// # }
+    /// ```
+    pub fn outcome(&self) -> impl Future<Output = TimerOutcome<T>> {
+        Waiting::new(self.outcome_op())
+    }
+
+    fn outcome_op(&self) -> Until<'_, T, TimerOutcome<T>> {
+        Until::new(&self.shared, Shared::try_outcome)
+    }
+
+    /// [`outcome`](Timer::outcome) for at most `timeout`; `None` if the
+    /// call has not ended by then.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, like [`join`](Timer::join).
+    ///
+    /// # Panics
+    ///
+    /// As [`outcome`](Timer::outcome), and outside a tokio runtime with its
+    /// timer enabled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main] async fn main() {
+    /// let timer = ambisync::Timer::after(Duration::from_secs(3600), async {});
+    /// assert_eq!(timer.outcome_timeout(Duration::from_millis(5)).await, None);
+    /// # timer.cancel();
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn outcome_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Option<TimerOutcome<T>>> {
+        Timed::new(self.outcome_op(), timeout)
+    }
+
+    /// The outcome if the call has ended, without waiting.
+    ///
+    /// # Panics
+    ///
+    /// As [`outcome`](Timer::outcome).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let timer = ambisync::Timer::after_blocking(Duration::from_secs(3600), || ());
+    /// assert_eq!(timer.try_outcome(), None);
+    /// timer.cancel();
+    /// assert_eq!(timer.try_outcome(), Some(ambisync::TimerOutcome::Cancelled));
+    /// ```
+    pub fn try_outcome(&self) -> Option<TimerOutcome<T>> {
+        self.shared.try_outcome()
+    }
+
+    /// [`outcome`](Timer::outcome), blocking the thread.
+    ///
+    /// # Panics
+    ///
+    /// As [`join_blocking`](Timer::join_blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let timer = ambisync::Timer::after_blocking(Duration::ZERO, || 7);
+    /// assert_eq!(timer.outcome_blocking(), ambisync::TimerOutcome::Finished(7));
+    /// ```
+    #[track_caller]
+    pub fn outcome_blocking(&self) -> TimerOutcome<T> {
+        block_on_untimed(self.outcome_op(), "outcome_blocking")
+    }
+
+    /// [`outcome_timeout`](Timer::outcome_timeout), blocking the thread;
+    /// needs no runtime.
+    ///
+    /// # Panics
+    ///
+    /// As [`join_blocking`](Timer::join_blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let timer = ambisync::Timer::after_blocking(Duration::from_secs(3600), || ());
+    /// assert_eq!(timer.outcome_timeout_blocking(Duration::from_millis(5)), None);
+    /// # timer.cancel();
+    /// ```
+    #[track_caller]
+    pub fn outcome_timeout_blocking(&self, timeout: Duration) -> Option<TimerOutcome<T>> {
+        block_on(
+            self.outcome_op(),
+            deadline_after(timeout),
+            "outcome_timeout_blocking",
+        )
     }
 
     fn join_op(&self) -> Until<'_, T, Option<T>> {
@@ -394,17 +642,18 @@ impl<T> fmt::Debug for Timer<T> {
         let stage = match *self.shared.stage() {
             Stage::Waiting => "waiting",
             Stage::Running => "running",
-            Stage::Finished(Some(_)) => "finished",
-            Stage::Finished(None) => "finished (joined)",
+            Stage::Finished(_) => "finished",
             Stage::Panicked(_) => "panicked",
+            Stage::Joined => "finished (joined)",
             Stage::Cancelled => "cancelled",
+            Stage::Aborted => "aborted",
         };
         f.debug_struct("Timer").field("stage", &stage).finish()
     }
 }
 
 /// Ends a timer whose task was dropped before its call returned: `Cancelled`
-/// if the call never began, `Finished(None)` if it was running; joiners get
+/// if the call never began, `Aborted` if it was running; joiners get
 /// `None`. Does nothing once the timer ended normally.
 struct EndIfDropped<T>(Arc<Shared<T>>);
 
@@ -413,7 +662,7 @@ impl<T> Drop for EndIfDropped<T> {
         let mut stage = self.0.stage();
         *stage = match *stage {
             Stage::Waiting => Stage::Cancelled,
-            Stage::Running => Stage::Finished(None),
+            Stage::Running => Stage::Aborted,
             _ => return,
         };
         drop(stage);

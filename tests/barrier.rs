@@ -21,9 +21,10 @@ use ambisync::{Barrier, BrokenBarrierError};
 #[cfg(feature = "tokio")]
 use common::watchdog;
 use common::{
-    LIMIT, eventually, eventually_async, join_thread, join_within, panic_message, poll_once, within,
+    LIMIT, eventually, eventually_async, join_thread, join_within, panic_message, within,
 };
 use futures::FutureExt;
+use tokio_test::{assert_pending, assert_ready_eq, task};
 
 /// A timeout that a test waits out on purpose (generous for a noisy CI).
 const SHORT: Duration = Duration::from_millis(100);
@@ -404,8 +405,8 @@ async fn wait_timeout_returns_the_index_when_the_round_fills_in_time() {
 #[test]
 fn a_tripped_round_keeps_its_outcome_when_a_later_arrivals_timeout_breaks_the_barrier() {
     let barrier = Arc::new(Barrier::new(2));
-    let mut first = Box::pin(barrier.wait());
-    assert!(poll_once(&mut first).is_none());
+    let mut first = task::spawn(barrier.wait());
+    assert_pending!(first.poll());
     assert_eq!(barrier.wait_blocking(), Ok(1), "the round trips");
     // `first` has not looked yet; a caller of the next round times out
     // (it could not even join while the tripped round drains).
@@ -415,9 +416,9 @@ fn a_tripped_round_keeps_its_outcome_when_a_later_arrivals_timeout_breaks_the_ba
     });
     assert_eq!(join_within("late caller", late), Err(BrokenBarrierError));
     assert!(barrier.is_broken());
-    assert_eq!(
-        poll_once(&mut first),
-        Some(Ok(0)),
+    assert_ready_eq!(
+        first.poll(),
+        Ok(0),
         "a round that tripped gives every party its index, not a mix of Ok and Err"
     );
 }
@@ -427,15 +428,11 @@ fn a_tripped_round_keeps_its_outcome_when_a_later_arrivals_timeout_breaks_the_ba
 #[test]
 fn a_tripped_round_keeps_its_outcome_when_abort_follows_the_trip() {
     let barrier = Barrier::new(2);
-    let mut first = Box::pin(barrier.wait());
-    assert!(poll_once(&mut first).is_none());
+    let mut first = task::spawn(barrier.wait());
+    assert_pending!(first.poll());
     assert_eq!(barrier.wait_blocking(), Ok(1), "the round trips");
     barrier.abort();
-    assert_eq!(
-        poll_once(&mut first),
-        Some(Ok(0)),
-        "the abort came after the trip"
-    );
+    assert_ready_eq!(first.poll(), Ok(0), "the abort came after the trip");
     assert!(barrier.is_broken());
     assert_eq!(barrier.wait_blocking(), Err(BrokenBarrierError));
 }
@@ -572,8 +569,8 @@ async fn a_withdrawn_arrival_leaves_the_round_intact(withdrawn: usize) {
     let mut dropped = None;
     for arrival in 0..3 {
         if arrival == withdrawn {
-            let mut wait = Box::pin(barrier.wait());
-            assert!(poll_once(&mut wait).is_none());
+            let mut wait = task::spawn(barrier.wait());
+            assert_pending!(wait.poll());
             dropped = Some(wait);
         } else if arrival % 2 == 0 {
             staying.push(Party::Task(spawn_task_wait(&barrier)));
@@ -664,8 +661,8 @@ async fn a_wait_cancelled_by_select_withdraws_without_breaking_the_barrier() {
 #[tokio::test]
 async fn dropping_a_released_wait_before_it_is_polled_does_not_hold_up_the_next_round() {
     let barrier = Arc::new(Barrier::new(2));
-    let mut released = Box::pin(barrier.wait());
-    assert!(poll_once(&mut released).is_none());
+    let mut released = task::spawn(barrier.wait());
+    assert_pending!(released.poll());
     assert_eq!(within("last arrival", barrier.wait()).await, Ok(1));
     drop(released); // the round tripped; this party leaves without looking
     assert!(!barrier.is_broken());
@@ -820,14 +817,14 @@ fn debug_shows_the_parties_and_the_broken_state() {
 #[test]
 fn abort_and_reset_while_a_round_with_a_withdrawal_drains() {
     let barrier = Barrier::new(3);
-    let mut first = Box::pin(barrier.wait());
-    assert!(poll_once(&mut first).is_none(), "first arrival waits");
+    let mut first = task::spawn(barrier.wait());
+    assert_pending!(first.poll(), "first arrival waits");
     {
-        let mut withdrawn = Box::pin(barrier.wait());
-        assert!(poll_once(&mut withdrawn).is_none(), "second arrival waits");
+        let mut withdrawn = task::spawn(barrier.wait());
+        assert_pending!(withdrawn.poll(), "second arrival waits");
     } // dropped: withdrawn
-    let mut third = Box::pin(barrier.wait());
-    assert!(poll_once(&mut third).is_none(), "third arrival waits");
+    let mut third = task::spawn(barrier.wait());
+    assert_pending!(third.poll(), "third arrival waits");
     assert_eq!(barrier.n_waiting(), 2);
     // The fourth arrival completes the round as index 2.
     assert_eq!(barrier.wait_blocking(), Ok(2));
@@ -835,8 +832,8 @@ fn abort_and_reset_while_a_round_with_a_withdrawal_drains() {
     assert!(barrier.is_broken());
     barrier.reset();
     // The slow waiters still get their indexes from the tripped round.
-    assert_eq!(poll_once(&mut first), Some(Ok(0)));
-    assert_eq!(poll_once(&mut third), Some(Ok(1)));
+    assert_ready_eq!(first.poll(), Ok(0));
+    assert_ready_eq!(third.poll(), Ok(1));
     drop((first, third));
     assert!(!barrier.is_broken());
     // And the barrier works again.
@@ -858,16 +855,16 @@ fn abort_and_reset_while_a_round_with_a_withdrawal_drains() {
 #[test]
 fn a_kept_unpolled_waiter_of_a_round_with_a_withdrawal_does_not_stall_the_next_round() {
     let barrier = Arc::new(Barrier::new(3));
-    let mut kept = Box::pin(barrier.wait());
-    assert!(poll_once(&mut kept).is_none(), "arrival 0 waits");
-    let mut withdrawn = Box::pin(barrier.wait());
-    assert!(poll_once(&mut withdrawn).is_none(), "arrival 1 waits");
+    let mut kept = task::spawn(barrier.wait());
+    assert_pending!(kept.poll(), "arrival 0 waits");
+    let mut withdrawn = task::spawn(barrier.wait());
+    assert_pending!(withdrawn.poll(), "arrival 1 waits");
     drop(withdrawn);
-    let mut second = Box::pin(barrier.wait());
-    assert!(poll_once(&mut second).is_none(), "arrival 2 takes index 1");
-    let mut third = Box::pin(barrier.wait());
-    assert_eq!(poll_once(&mut third), Some(Ok(2)), "the last arrival trips");
-    assert_eq!(poll_once(&mut second), Some(Ok(1)));
+    let mut second = task::spawn(barrier.wait());
+    assert_pending!(second.poll(), "arrival 2 takes index 1");
+    let mut third = task::spawn(barrier.wait());
+    assert_ready_eq!(third.poll(), Ok(2), "the last arrival trips");
+    assert_ready_eq!(second.poll(), Ok(1));
     // `kept` is not polled: the next round must not wait for it.
     let next: Vec<_> = (0..3)
         .map(|_| {
@@ -882,5 +879,5 @@ fn a_kept_unpolled_waiter_of_a_round_with_a_withdrawal_does_not_stall_the_next_r
     indexes.sort_unstable();
     assert_eq!(indexes, [0, 1, 2]);
     assert!(!barrier.is_broken());
-    assert_eq!(poll_once(&mut kept), Some(Ok(0)), "the old round's index");
+    assert_ready_eq!(kept.poll(), Ok(0), "the old round's index");
 }

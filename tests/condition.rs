@@ -18,22 +18,21 @@ use std::time::{Duration, Instant};
 use ambisync::{Condition, Lock, LockGuard, RLock};
 #[cfg(feature = "tokio")]
 use common::panic_message;
-use common::{LIMIT, eventually, eventually_async, join_thread, join_within, poll_once, within};
+use common::{LIMIT, eventually, eventually_async, join_thread, join_within, within};
+use tokio_test::task::{self, Spawn};
+use tokio_test::{assert_pending, assert_ready};
 
 /// A short timeout for the cases where expiring is the point.
 const SHORT: Duration = Duration::from_millis(50);
 
-type Waiting<'a> = Pin<Box<dyn Future<Output = LockGuard<'a, ()>> + 'a>>;
+type Waiting<'a> = Spawn<Pin<Box<dyn Future<Output = LockGuard<'a, ()>> + 'a>>>;
 
 /// A `wait()` on `cond` with `lock` (which must be free), polled once so that
 /// it is registered and has released the lock.
 fn start_waiting<'a>(lock: &'a Lock<()>, cond: &'a Condition) -> Waiting<'a> {
     let guard = lock.try_lock().expect("the lock is free");
-    let mut waiting: Waiting<'a> = Box::pin(cond.wait(guard));
-    assert!(
-        poll_once(&mut waiting).is_none(),
-        "wait() returned without a notification"
-    );
+    let mut waiting: Waiting<'a> = task::spawn(Box::pin(cond.wait(guard)));
+    assert_pending!(waiting.poll(), "wait() returned without a notification");
     waiting
 }
 
@@ -43,7 +42,7 @@ fn poll_all(waiters: &mut [Option<Waiting<'_>>]) -> Vec<usize> {
     let mut done = Vec::new();
     for (index, slot) in waiters.iter_mut().enumerate() {
         if let Some(waiting) = slot {
-            if poll_once(waiting).is_some() {
+            if waiting.poll().is_ready() {
                 *slot = None;
                 done.push(index);
             }
@@ -69,20 +68,20 @@ fn condition_and_wait_futures_are_send_and_sync() {
 #[test]
 fn a_pending_wait_has_released_the_lock_and_relocks_before_returning() {
     let (lock, cond) = (Lock::new(0), Condition::new());
-    let mut waiting = Box::pin(cond.wait(lock.lock_blocking()));
-    assert!(poll_once(&mut waiting).is_none());
+    let mut waiting = task::spawn(cond.wait(lock.lock_blocking()));
+    assert_pending!(waiting.poll());
     assert!(!lock.is_locked(), "a pending wait holds no lock");
     assert_eq!(cond.waiters(), 1);
 
     let mut guard = lock.try_lock().expect("the waiter released the lock");
     *guard = 1;
     assert_eq!(cond.notify(1), 1);
-    assert!(
-        poll_once(&mut waiting).is_none(),
+    assert_pending!(
+        waiting.poll(),
         "woken, but the lock is held: it must wait to relock"
     );
     drop(guard);
-    let guard = poll_once(&mut waiting).expect("relocked once free");
+    let guard = assert_ready!(waiting.poll(), "relocked once free");
     assert!(lock.is_locked(), "the returned guard holds the lock");
     assert_eq!(*guard, 1);
     assert_eq!(cond.waiters(), 0);
@@ -251,8 +250,8 @@ async fn a_task_is_woken_by_a_thread() {
 #[test]
 fn wait_for_returns_at_once_when_the_predicate_holds() {
     let (lock, cond) = (Lock::new(3), Condition::new());
-    let mut waiting = Box::pin(cond.wait_for(lock.lock_blocking(), |n| **n == 3));
-    let guard = poll_once(&mut waiting).expect("no wait when the predicate holds");
+    let mut waiting = task::spawn(cond.wait_for(lock.lock_blocking(), |n| **n == 3));
+    let guard = assert_ready!(waiting.poll(), "no wait when the predicate holds");
     assert_eq!(*guard, 3);
     drop(guard);
     let guard = cond.wait_for_blocking(lock.lock_blocking(), |n| **n == 3);
@@ -605,8 +604,8 @@ fn rlock_wait_blocking_releases_every_level_and_restores_them() {
 fn a_pending_rlock_wait_has_released_its_level() {
     let (rlock, cond) = (RLock::new(()), Condition::new());
     let only = rlock.lock_blocking();
-    let mut waiting = Box::pin(cond.wait(only));
-    assert!(poll_once(&mut waiting).is_none());
+    let mut waiting = task::spawn(cond.wait(only));
+    assert_pending!(waiting.poll());
     assert!(!rlock.is_locked());
     assert_eq!(rlock.recursion_count(), 0);
     std::thread::scope(|s| {
@@ -617,7 +616,7 @@ fn a_pending_rlock_wait_has_released_its_level() {
             drop(other);
         });
     });
-    let only = poll_once(&mut waiting).expect("notified and the lock is free");
+    let only = assert_ready!(waiting.poll(), "notified and the lock is free");
     assert_eq!(rlock.recursion_count(), 1);
     drop(only);
     assert!(!rlock.is_locked());
@@ -632,8 +631,8 @@ fn an_rlock_level_is_restored_to_the_thread_that_completes_the_wait() {
     let mut waiting = std::thread::scope(|s| {
         s.spawn(|| {
             let only = rlock.lock_blocking();
-            let mut waiting = Box::pin(cond.wait(only));
-            assert!(poll_once(&mut waiting).is_none());
+            let mut waiting = task::spawn(cond.wait(only));
+            assert_pending!(waiting.poll());
             waiting
         })
         .join()
@@ -641,7 +640,7 @@ fn an_rlock_level_is_restored_to_the_thread_that_completes_the_wait() {
     });
     assert!(!rlock.is_locked());
     assert!(cond.notify_one());
-    let only = poll_once(&mut waiting).expect("notified and the lock is free");
+    let only = assert_ready!(waiting.poll(), "notified and the lock is free");
     assert!(rlock.is_owned(), "the thread that relocked owns the level");
     assert_eq!(rlock.recursion_count(), 1);
     drop(only);
@@ -794,6 +793,10 @@ fn a_notified_waiter_dropped_before_it_runs_passes_the_wake_up_on() {
     let mut waiters = vec![None, Some(start_waiting(&lock, &cond))];
     assert_eq!(cond.notify(1), 1); // the oldest: `first`
     drop(first); // notified, never polled again
+    assert!(
+        waiters[1].as_ref().is_some_and(Spawn::is_woken),
+        "the wake-up was not passed on"
+    );
     assert_eq!(poll_all(&mut waiters), [1], "the wake-up was lost");
     assert_eq!(cond.waiters(), 0);
 }
@@ -826,8 +829,8 @@ fn a_notified_waiter_dropped_while_it_relocks_passes_the_wake_up_on() {
     let mut waiters = vec![None, Some(start_waiting(&lock, &cond))];
     let notifier = lock.try_lock().expect("both waiters released the lock");
     assert_eq!(cond.notify(1), 1);
-    assert!(
-        poll_once(&mut first).is_none(),
+    assert_pending!(
+        first.poll(),
         "it took the notification but cannot relock: the notifier holds the lock"
     );
     assert_eq!(
@@ -837,6 +840,10 @@ fn a_notified_waiter_dropped_while_it_relocks_passes_the_wake_up_on() {
     );
     drop(first);
     drop(notifier);
+    assert!(
+        waiters[1].as_ref().is_some_and(Spawn::is_woken),
+        "the wake-up was not passed on"
+    );
     assert_eq!(poll_all(&mut waiters), [1], "the wake-up was lost");
 }
 
@@ -856,7 +863,7 @@ async fn a_waiter_cancelled_by_select_after_its_notification_passes_it_on() {
     let notifier = lock.lock().await;
     assert_eq!(cond.notify(1), 1);
     // One poll consumes the notification; the relock then has to wait.
-    assert!(poll_once(&mut first).is_none());
+    assert_pending!(first.poll());
     // `select!` drops it for a branch that is ready at once.
     tokio::select! {
         biased;

@@ -9,16 +9,17 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Context;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ambisync::Event;
-use common::{
-    LIMIT, counting_waker, eventually, eventually_async, join_thread, join_within, poll_once,
-    poll_with, within,
-};
+use common::{LIMIT, eventually, eventually_async, join_thread, join_within, within};
 #[cfg(feature = "tokio")]
 use common::{panic_message, watchdog};
+use futures::FutureExt;
+use futures_test::task::new_count_waker;
+use tokio_test::{assert_pending, assert_ready, task};
 
 /// A timeout that a test waits out on purpose (generous for a noisy CI).
 const SHORT: Duration = Duration::from_millis(100);
@@ -359,21 +360,18 @@ fn a_waiter_arriving_after_set_and_clear_is_not_released() {
     event.set();
     event.clear();
 
-    let mut late = Box::pin(event.wait());
-    assert!(
-        poll_once(&mut late).is_none(),
-        "a wait after set+clear must wait"
-    );
+    let mut late = task::spawn(event.wait());
+    assert_pending!(late.poll(), "a wait after set+clear must wait");
     let started = Instant::now();
     assert!(
         !event.wait_timeout_blocking(SHORT),
         "a blocking wait after set+clear must time out"
     );
     assert!(started.elapsed() >= SHORT);
-    assert!(poll_once(&mut late).is_none(), "still waiting");
+    assert_pending!(late.poll(), "still waiting");
 
     event.set();
-    assert!(poll_once(&mut late).is_some(), "the next set() releases it");
+    assert_ready!(late.poll(), "the next set() releases it");
 }
 
 // ------------------------------------------------------- dropped wait futures
@@ -381,9 +379,9 @@ fn a_waiter_arriving_after_set_and_clear_is_not_released() {
 #[tokio::test]
 async fn a_dropped_pending_wait_is_no_longer_counted() {
     let event = Event::new();
-    let mut waits: Vec<_> = (0..3).map(|_| Box::pin(event.wait())).collect();
+    let mut waits: Vec<_> = (0..3).map(|_| task::spawn(event.wait())).collect();
     for wait in &mut waits {
-        assert!(poll_once(wait).is_none());
+        assert_pending!(wait.poll());
     }
     assert_eq!(event.waiters(), 3);
     waits.pop();
@@ -398,15 +396,15 @@ async fn a_dropped_pending_wait_is_no_longer_counted() {
 #[tokio::test]
 async fn a_notified_wait_dropped_before_polling_does_not_release_a_later_task() {
     let event = Event::new();
-    let mut early = Box::pin(event.wait());
-    assert!(poll_once(&mut early).is_none());
+    let mut early = task::spawn(event.wait());
+    assert_pending!(early.poll());
     event.set(); // notifies `early`...
     event.clear();
-    let mut later = Box::pin(event.wait());
-    assert!(poll_once(&mut later).is_none(), "arrived after set+clear");
+    let mut later = task::spawn(event.wait());
+    assert_pending!(later.poll(), "arrived after set+clear");
     drop(early); // ...which is cancelled without consuming the notification
-    assert!(
-        poll_once(&mut later).is_none(),
+    assert_pending!(
+        later.poll(),
         "the dropped waiter's notification must not release a waiter that came after clear()"
     );
     assert!(
@@ -420,8 +418,8 @@ async fn a_notified_wait_dropped_before_polling_does_not_release_a_later_task() 
 #[test]
 fn a_notified_wait_dropped_before_polling_does_not_release_a_later_thread() {
     let event = Arc::new(Event::new());
-    let mut early = Box::pin(event.wait());
-    assert!(poll_once(&mut early).is_none());
+    let mut early = task::spawn(event.wait());
+    assert_pending!(early.poll());
     event.set();
     event.clear();
     let later = std::thread::spawn({
@@ -442,36 +440,42 @@ fn a_notified_wait_dropped_before_polling_does_not_release_a_later_thread() {
 #[test]
 fn a_wait_polled_again_with_a_new_waker_is_woken_through_the_new_one() {
     let event = Event::new();
-    let (first, first_waker) = counting_waker();
-    let (second, second_waker) = counting_waker();
+    // Two counting wakers, not a mock task (whose every poll passes the same
+    // waker): the wait is polled with one waker, then with another.
+    let (first_waker, first) = new_count_waker();
+    let (second_waker, second) = new_count_waker();
+    let mut first_cx = Context::from_waker(&first_waker);
+    let mut second_cx = Context::from_waker(&second_waker);
     let mut wait = Box::pin(event.wait());
-    assert!(poll_with(&mut wait, &first_waker).is_pending());
-    assert!(poll_with(&mut wait, &second_waker).is_pending());
+    assert_pending!(wait.poll_unpin(&mut first_cx));
+    assert_pending!(wait.poll_unpin(&mut second_cx));
     assert_eq!(event.waiters(), 1, "a second poll must not add a waiter");
     event.set();
-    assert_eq!(second.wakes(), 1, "the latest waker is woken");
-    assert_eq!(first.wakes(), 0, "the replaced waker is not");
-    assert!(poll_with(&mut wait, &second_waker).is_ready());
+    assert_eq!(second.get(), 1, "the latest waker is woken");
+    assert_eq!(first.get(), 0, "the replaced waker is not");
+    assert_ready!(wait.poll_unpin(&mut second_cx));
 }
 
 #[test]
 fn waits_of_one_task_and_of_others_are_all_woken() {
     let event = Event::new();
-    let (task_a, waker_a) = counting_waker();
-    let (task_b, waker_b) = counting_waker();
+    // One counting waker per task, each shared by several futures (a mock
+    // task of tokio-test polls a single future).
+    let (waker_a, task_a) = new_count_waker();
+    let (waker_b, task_b) = new_count_waker();
     // Interleaved, as a task polling several futures next to another task's.
     let wakers = [&waker_a, &waker_b, &waker_a, &waker_a, &waker_b, &waker_a];
     let mut waits: Vec<_> = wakers.iter().map(|_| Box::pin(event.wait())).collect();
     for (wait, waker) in waits.iter_mut().zip(wakers) {
-        assert!(poll_with(wait, waker).is_pending());
+        assert_pending!(wait.poll_unpin(&mut Context::from_waker(waker)));
     }
     event.set();
-    assert!(task_a.wakes() >= 1, "task a was not woken");
-    assert!(task_b.wakes() >= 1, "task b was not woken");
+    assert!(task_a.get() >= 1, "task a was not woken");
+    assert!(task_b.get() >= 1, "task b was not woken");
     assert_eq!(event.waiters(), 0);
     for (wait, waker) in waits.iter_mut().zip(wakers) {
-        assert!(
-            poll_with(wait, waker).is_ready(),
+        assert_ready!(
+            wait.poll_unpin(&mut Context::from_waker(waker)),
             "a woken wait is not ready"
         );
     }
@@ -480,11 +484,13 @@ fn waits_of_one_task_and_of_others_are_all_woken() {
 #[test]
 fn slots_of_dropped_waits_are_reused_and_set_wakes_exactly_the_rest() {
     let event = Event::new();
-    let (counter, waker) = counting_waker();
+    // One counting waker shared by all the waits, as one task's.
+    let (waker, counter) = new_count_waker();
+    let mut cx = Context::from_waker(&waker);
     for round in 0..3 {
         let mut waits: Vec<_> = (0..10).map(|_| Some(Box::pin(event.wait()))).collect();
         for wait in waits.iter_mut().flatten() {
-            assert!(poll_with(wait, &waker).is_pending());
+            assert_pending!(wait.poll_unpin(&mut cx));
         }
         // Every other wait leaves; new ones take the freed slots.
         for wait in waits.iter_mut().step_by(2) {
@@ -493,7 +499,7 @@ fn slots_of_dropped_waits_are_reused_and_set_wakes_exactly_the_rest() {
         assert_eq!(event.waiters(), 5, "round {round}");
         let mut late: Vec<_> = (0..7).map(|_| Box::pin(event.wait())).collect();
         for wait in &mut late {
-            assert!(poll_with(wait, &waker).is_pending());
+            assert_pending!(wait.poll_unpin(&mut cx));
         }
         assert_eq!(event.waiters(), 12, "round {round}");
         event.set();
@@ -503,11 +509,11 @@ fn slots_of_dropped_waits_are_reused_and_set_wakes_exactly_the_rest() {
             "round {round}: set() counts everybody out"
         );
         for wait in waits.iter_mut().flatten().chain(late.iter_mut()) {
-            assert!(poll_with(wait, &waker).is_ready(), "round {round}");
+            assert_ready!(wait.poll_unpin(&mut cx), "round {round}");
         }
         event.clear();
     }
-    assert!(counter.wakes() >= 3);
+    assert!(counter.get() >= 3);
 }
 
 #[test]

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use ambisync::{Lock, LockGuard, OwnedLockGuard, ReleaseError};
 #[cfg(feature = "tokio")]
 use common::panic_message;
-use common::{LIMIT, eventually, eventually_async, join_thread, join_within, poll_once, within};
+use common::{LIMIT, eventually, eventually_async, join_thread, join_within, within};
+use tokio_test::{assert_pending, assert_ready, task};
 
 /// A short timeout for the cases where expiring is the point.
 const SHORT: Duration = Duration::from_millis(50);
@@ -567,8 +568,8 @@ async fn tasks_and_threads_exclude_each_other_under_load() {
 fn a_dropped_lock_future_is_no_longer_counted_as_a_waiter() {
     let lock = Lock::new(());
     let guard = lock.lock_blocking();
-    let mut waiting = Box::pin(lock.lock());
-    assert!(poll_once(&mut waiting).is_none());
+    let mut waiting = task::spawn(lock.lock());
+    assert_pending!(waiting.poll());
     assert_eq!(lock.waiters(), 1);
     drop(waiting);
     assert_eq!(lock.waiters(), 0);
@@ -580,26 +581,30 @@ fn a_dropped_lock_future_is_no_longer_counted_as_a_waiter() {
 fn a_woken_then_dropped_lock_future_passes_the_wake_up_to_the_next_future() {
     let lock = Lock::new(());
     let guard = lock.lock_blocking();
-    let mut first = Box::pin(lock.lock());
-    let mut second = Box::pin(lock.lock());
-    assert!(poll_once(&mut first).is_none());
-    assert!(poll_once(&mut second).is_none());
+    let mut first = task::spawn(lock.lock());
+    let mut second = task::spawn(lock.lock());
+    assert_pending!(first.poll());
+    assert_pending!(second.poll());
     assert_eq!(lock.waiters(), 2);
 
     drop(guard); // wakes the oldest waiter: `first`
     drop(first); // woken, never polled again
     assert!(
-        poll_once(&mut second).is_some(),
-        "the wake-up of the dropped future was lost"
+        second.is_woken(),
+        "the wake-up of the dropped future was not passed on"
     );
+    drop(assert_ready!(
+        second.poll(),
+        "the wake-up of the dropped future was lost"
+    ));
 }
 
 #[test]
 fn a_woken_then_dropped_lock_future_passes_the_wake_up_to_a_waiting_thread() {
     let lock = Arc::new(Lock::new(()));
     let guard = lock.lock_blocking();
-    let mut task_side = Box::pin(lock.lock());
-    assert!(poll_once(&mut task_side).is_none());
+    let mut task_side = task::spawn(lock.lock());
+    assert_pending!(task_side.poll());
     let thread = {
         let lock = Arc::clone(&lock);
         std::thread::spawn(move || drop(lock.lock_blocking()))
@@ -615,8 +620,8 @@ fn a_woken_then_dropped_lock_future_passes_the_wake_up_to_a_waiting_thread() {
 async fn a_lock_future_cancelled_by_select_after_its_wake_up_passes_it_on() {
     let lock = Arc::new(Lock::new(()));
     let guard = lock.lock().await;
-    let mut first = Box::pin(lock.lock());
-    assert!(poll_once(&mut first).is_none());
+    let mut first = task::spawn(lock.lock());
+    assert_pending!(first.poll());
     let second = {
         let lock = Arc::clone(&lock);
         tokio::spawn(async move { drop(lock.lock().await) })

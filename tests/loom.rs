@@ -1,26 +1,606 @@
-//! loom model tests of `Event`'s wake-all protocol (the state word, the
-//! generation counter and the waiter list) and of the semaphores' FIFO
-//! hand-off (the state word, the grant counter and the queue): the
-//! interleavings of a few threads are explored (CI bounds them to 3 forced
-//! thread switches each), so a lost wake-up, a lost or made-up permit, or a
-//! miscounted waiter shows up as a deadlock or a failed assertion.
+//! loom model tests of every primitive's state machine: the waiter list
+//! itself, `Lock` (with its starvation guard), `RLock`, `Condition`, `Event`,
+//! `Barrier`, the queue core and the semaphores. loom runs each model under
+//! every interleaving of its threads (and every value a weak load may read),
+//! up to a bound on forced thread switches, so a lost wake-up shows up as a
+//! deadlock, a lost or made-up unit as a failed assertion, and two holders
+//! of a lock as a concurrent access to a `loom::cell::UnsafeCell` (which also
+//! catches a missing happens-before between holders).
 //!
-//! Run with:
+//! Run with (`.ci/run` does, with `LOOM_MAX_PREEMPTIONS=3`):
 //!
 //! ```text
-//! RUSTFLAGS="--cfg ambisync_loom" LOOM_MAX_PREEMPTIONS=3 \
-//!     cargo test --release --no-default-features --test loom
+//! RUSTFLAGS="--cfg ambisync_loom" CARGO_TARGET_DIR=target/loom \
+//!     LOOM_MAX_PREEMPTIONS=3 cargo test --release --no-default-features --test loom
 //! ```
+//!
+//! Under `--cfg ambisync_loom` every atomic, mutex and park of the crate is
+//! loom's (`src/wait/sync.rs`), and `ambisync::model` opens the waiter list
+//! and picks what the starvation clock says (loom needs replayable runs).
+//!
+//! Each model was checked to fail when the protocol is broken on purpose;
+//! "catches" names such a mutation (each one made in a scratch edit, seen
+//! failing, reverted):
+//!
+//! | model | property | catches |
+//! | --- | --- | --- |
+//! | **WaitList** (`ambisync::model::List`) | | |
+//! | `list_notify_racing_leave_wakes_exactly_one` | `notify(1)` racing the first waiter's `leave`: exactly one of two gets it, `leave` says which | `leave` checking "notified?" outside the list's lock |
+//! | `list_notify_one_unless_pending_wakes_nobody_else_until_seen` | an unlock wakes nobody while a woken waiter has not said `seen` | `notify_one_unless_pending` ignoring `unseen` |
+//! | `list_a_wake_up_seen_at_once_is_counted_already` | `seen` right as the wake-up shows: no wrap, the next unlock wakes the next | `unseen` counted after the wake-up is published (was the code) |
+//! | `list_wake_all_with_nobody_in_line_still_moves_the_mark` | a wake-all between reading the mark and joining is seen | `wake_all` not moving the mark when nobody waits |
+//! | **Lock** | | |
+//! | `lock_excludes_a_thread_and_a_task` | one holder at a time, each sees the last one's writes | unlock `Relaxed`; no re-check after joining the line |
+//! | `lock_an_unlock_reaches_a_waiter_joining_the_line` | no lost wake-up | no re-check in `RawLockWait::poll`; unlock `Relaxed` |
+//! | `lock_an_unlock_after_a_barging_relock_still_wakes_the_waiter` (found a weak-memory lost wake-up, fixed with the fences) | a woken waiter beaten by a barger is woken by the barger's unlock | no `SeqCst` fence in `seen`/`notify_one_unless_pending` (the code) |
+//! | `lock_a_woken_waiter_dropped_passes_the_wake_up_on` | a cancelled woken waiter passes its wake-up on | no pass-on in `RawLockWait::cancel`; `pass_on` without `seen` |
+//! | `lock_a_starving_waiter_that_gives_up_clears_the_flag` | claiming then giving up the starvation flag leaves the lock usable | `give_up` keeping the flag; a starving take not clearing it |
+//! | `lock_a_wake_up_is_passed_along_to_a_starving_waiter` | a woken waiter that may not take the reserved lock passes the wake-up to the starving one | no pass-along in `FairWaiter::attempt`; flag not cleared; `unseen` counted late |
+//! | **RLock** | | |
+//! | `rlock_excludes_a_reentering_thread_and_a_task` | re-entry, levels, exclusion | owner identity from a std thread-local (one owner for all loom threads) |
+//! | `rlock_raw_and_guard_levels_end_the_hold_together` | a raw `release` never gives back a guard's level | `release` freeing a hold that has guard levels |
+//! | `rlock_a_guard_dropped_on_another_thread_races_reentry` | re-entry never joins the next owner's hold | no owner re-check in `reenter`; `drop_level` without Acquire (was the code) |
+//! | `condition_wait_blocking_on_an_rlock_releases_and_restores_every_level` | the wait releases all levels and restores them | releasing one level; restoring one level |
+//! | **Condition** | | |
+//! | `condition_a_notify_reaches_a_waiter_joining_at_the_same_time` | no lost notification | joining the line after releasing the lock |
+//! | `condition_notify_n_wakes_exactly_the_n_oldest_waiters` | `notify(2)` wakes the two oldest, never one joining meanwhile | waking `n + 1` |
+//! | `condition_a_notified_waiter_dropped_passes_the_notification_on` | a cancelled notified waiter passes it on | no pass-on in `CondWait`'s drop |
+//! | `condition_a_waiter_dropped_while_relocking_passes_the_notification_on` | the same while it waits for the lock | as above; no pass-on in `RawLockWait::cancel` |
+//! | **Event** | | |
+//! | `set_releases_*` (3), `set_then_clear_releases_a_listed_waiter` | every waiter that began before a `set` wakes | `set` not waking |
+//! | `set_then_clear_releases_a_counted_thread_not_yet_listed` | the same when `clear` follows at once | no mark check in `enter`; `wake_all` not moving the mark |
+//! | `a_wait_dropped_while_set_runs_leaves_a_consistent_list` | a cancelled wait leaves the list usable | `leave` checking outside the lock |
+//! | **Barrier** | | |
+//! | `barrier_a_round_of_a_thread_and_a_task_trips_with_indexes_0_and_1` | a round trips with indexes 0..parties | trip without wake-all; no second try in `Retry::poll` |
+//! | `barrier_an_arrival_withdrawn_while_another_arrives_is_not_counted` | a withdrawn arrival counts for nothing | withdrawal not recorded; indexes ignoring withdrawals |
+//! | `barrier_abort_racing_a_wait_breaks_it` | abort reaches a waiter | abort without wake-all |
+//! | `barrier_reset_racing_a_wait_fails_only_the_old_round` | reset fails the old round, the next one trips | reset without wake-all |
+//! | `barrier_a_kept_but_unpolled_waiter_does_not_stall_the_next_round` | issue 9, 1.5 | a round that waits for the last round's waiters to leave |
+//! | **Queue core** | | |
+//! | `queue_a_put_reaches_a_getter_joining_the_line` | no lost item wake-up | no second try in `Retry::poll`; put not waking a getter |
+//! | `queue_a_bounded_queue_hands_over_every_item_once_in_order` | every item once, in order, through a full queue | get not waking a putter |
+//! | `queue_a_woken_getter_dropped_passes_the_item_on` | a cancelled woken getter passes the item on | no pass-on in `Retry::cancel` |
+//! | `queue_join_returns_exactly_when_the_last_task_is_done` | `join` returns when `unfinished` hits 0, not before | `task_done` not waking joiners; `join` done at 1 |
+//! | `queue_shutdown_wakes_a_waiting_getter_and_putter` | shutdown wakes every waiter | shutdown not waking getters, or putters |
+//! | **Semaphores** | | |
+//! | `a_release_reaches_a_thread_queueing_up_at_the_same_time`, `two_releases_reach_two_waiters_queueing_up_at_the_same_time` | FIFO hand-off, no lost permit | `release` without hand-off |
+//! | `a_permit_drop_reaches_a_task_queueing_up_at_the_same_time` | a dropped permit reaches a waiter | permit drop without hand-off |
+//! | `a_waiter_cancelled_as_the_permit_is_handed_to_it_loses_nothing`, `a_permit_granted_to_a_cancelled_waiter_moves_on_to_the_next` | a grant to a cancelled waiter goes on | cancel not giving permits back |
+//! | `a_waiter_for_two_permits_is_served_by_two_single_releases` | the head wanting 2 is served by two releases of 1 | a grant without enough permits; no hand-off |
+//! | `a_waiter_for_two_permits_cancelled_after_the_grant_gives_both_back` | both permits come back | cancel giving back one permit |
 #![cfg(ambisync_loom)]
 
+use std::cell::Cell;
 use std::future::{Future, poll_fn};
-use std::pin::pin;
-use std::task::Poll;
+use std::pin::{Pin, pin};
+// Owned guards and permits need std's `Arc` (loom's only adds leak tracking).
+use std::sync::Arc as StdArc;
+use std::task::{Context, Poll};
 
-use ambisync::{Event, Semaphore};
+use ambisync::model::{List, ListTicket, starve_after};
+use ambisync::{
+    Barrier, Condition, Event, GetError, Lock, PutError, Queue, RLock, ReleaseError, Semaphore,
+};
+use futures_test::task::noop_context;
+use loom::future::block_on;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
+
+// ============================================================ shared helpers
+
+/// `loom::model` with at most `preemptions` forced thread switches per
+/// execution: models with three threads and two locks are too large to
+/// explore in full, and bugs needing more preemptions than that are rare
+/// (loom's own advice). `LOOM_MAX_PREEMPTIONS` lowers it further in CI.
+fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(
+        builder
+            .preemption_bound
+            .map_or(preemptions, |env| env.min(preemptions)),
+    );
+    builder.check(f);
+}
+
+/// Runs a task on this thread with a fair executor: a task that woke itself
+/// is polled again only after the other threads had a turn. (loom's
+/// `block_on` polls it again at once, which loom takes for a spin loop when
+/// a waiter passes a wake-up to itself while another thread is about to
+/// take the lock.)
+fn run_fair<F: Future>(future: F) -> F::Output {
+    struct Wakeup(loom::sync::Notify);
+    impl std::task::Wake for Wakeup {
+        fn wake(self: StdArc<Self>) {
+            self.0.notify();
+        }
+    }
+    let wakeup = StdArc::new(Wakeup(loom::sync::Notify::new()));
+    let waker = std::task::Waker::from(StdArc::clone(&wakeup));
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
+            return out;
+        }
+        thread::yield_now();
+        wakeup.0.wait();
+    }
+}
+
+/// What only a lock's holder may touch: loom reports two holders touching
+/// it at once, or a holder that does not see the previous one's write.
+type Shared = loom::cell::UnsafeCell<usize>;
+
+fn bump(shared: &Shared) {
+    // SAFETY: only a holder of the lock calls it, which is what the models
+    // check (loom reports the access otherwise).
+    shared.with_mut(|count| unsafe { *count += 1 });
+}
+
+fn count(shared: &Shared) -> usize {
+    // SAFETY: as in `bump`.
+    shared.with(|count| unsafe { *count })
+}
+
+// ================================================================= WaitList
+
+#[test]
+fn list_notify_racing_leave_wakes_exactly_one() {
+    loom::model(|| {
+        let list = Arc::new(List::new());
+        let waker = futures::task::noop_waker();
+        let first = list.enqueue(Some(&waker));
+        let second = list.enqueue(Some(&waker));
+        let notifier = thread::spawn({
+            let list = Arc::clone(&list);
+            move || list.notify(1)
+        });
+        let left = list.leave(first);
+        assert_eq!(notifier.join().unwrap(), 1);
+        // Left before the notification: it went to the second waiter; else
+        // the first one had it (and `leave` said so).
+        assert_eq!(list.is_notified(second), left);
+        assert_eq!(list.len(), usize::from(!left));
+        if !left {
+            assert!(list.leave(second));
+        }
+        assert!(list.is_empty());
+    });
+}
+
+/// Two tasks in line, and a thread that calls `notify_one_unless_pending`
+/// `unlocks` times (a lock's unlocks).
+fn two_in_line_and_unlocks(unlocks: usize) -> (Arc<List>, [ListTicket; 2], thread::JoinHandle<()>) {
+    let list = Arc::new(List::new());
+    let waker = futures::task::noop_waker();
+    // Tasks: a parked thread could be unparked after it saw its wake-up,
+    // while it waits in `join`, which loom does not model.
+    let tickets = [list.enqueue(Some(&waker)), list.enqueue(Some(&waker))];
+    let unlocker = thread::spawn({
+        let list = Arc::clone(&list);
+        move || {
+            for _ in 0..unlocks {
+                list.notify_one_unless_pending();
+            }
+        }
+    });
+    (list, tickets, unlocker)
+}
+
+#[test]
+fn list_notify_one_unless_pending_wakes_nobody_else_until_seen() {
+    loom::model(|| {
+        let (list, [first, second], unlocker) = two_in_line_and_unlocks(2);
+        while !list.is_notified(first) {
+            thread::yield_now();
+        }
+        // The second unlock wakes nobody while the first waiter has not said
+        // it saw its wake-up...
+        assert!(!list.is_notified(second));
+        list.seen();
+        // ...then an unlock (the other's or this one) reaches the second.
+        list.notify_one_unless_pending();
+        unlocker.join().unwrap();
+        assert!(list.is_notified(second));
+        assert!(list.is_empty());
+    });
+}
+
+#[test]
+fn list_a_wake_up_seen_at_once_is_counted_already() {
+    // The woken waiter says `seen` the moment it sees its wake-up, possibly
+    // before the unlock that woke it returned: the count must not wrap, and
+    // the next unlock must wake the second.
+    loom::model(|| {
+        let (list, [first, second], unlocker) = two_in_line_and_unlocks(1);
+        while !list.is_notified(first) {
+            thread::yield_now();
+        }
+        list.seen();
+        list.notify_one_unless_pending();
+        unlocker.join().unwrap();
+        assert!(list.is_notified(second));
+        assert!(list.is_empty());
+    });
+}
+
+#[test]
+fn list_wake_all_with_nobody_in_line_still_moves_the_mark() {
+    // Event's protocol: read the mark, look at the state, join unless the
+    // mark moved. A wake-all between the look and the join must be seen.
+    loom::model(|| {
+        let list = Arc::new(List::new());
+        let set = Arc::new(AtomicBool::new(false));
+        let waiter = thread::spawn({
+            let (list, set) = (Arc::clone(&list), Arc::clone(&set));
+            move || {
+                let mark = list.last_notified();
+                if set.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Some(ticket) = list.enqueue_unless(None, || list.last_notified() != mark) {
+                    list.park_until_notified(ticket);
+                }
+            }
+        });
+        set.store(true, Ordering::SeqCst);
+        list.wake_all();
+        waiter.join().unwrap();
+        assert!(list.is_empty());
+    });
+}
+
+// ===================================================================== Lock
+
+#[test]
+fn lock_excludes_a_thread_and_a_task() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new(Shared::new(0)));
+        let thread = thread::spawn({
+            let lock = Arc::clone(&lock);
+            move || bump(&lock.lock_blocking())
+        });
+        block_on(async { bump(&*lock.lock().await) });
+        thread.join().unwrap();
+        assert_eq!(count(&lock.try_lock().unwrap()), 2);
+        assert_eq!(lock.waiters(), 0);
+    });
+}
+
+#[test]
+fn lock_an_unlock_reaches_a_waiter_joining_the_line() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new(Shared::new(0)));
+        let held = lock.try_lock().unwrap();
+        let waiter = thread::spawn({
+            let lock = Arc::clone(&lock);
+            move || bump(&lock.lock_blocking())
+        });
+        bump(&held);
+        drop(held);
+        waiter.join().unwrap();
+        assert_eq!(count(&lock.try_lock().unwrap()), 2);
+        assert_eq!(lock.waiters(), 0);
+    });
+}
+
+#[test]
+fn lock_an_unlock_after_a_barging_relock_still_wakes_the_waiter() {
+    // The unlock wakes the waiting task; this thread takes the lock again
+    // before the task runs (barging), and unlocks again: the task, which
+    // failed and went back in line, must be woken by that second unlock.
+    loom::model(|| {
+        let lock = Arc::new(Lock::new(Shared::new(0)));
+        let held = lock.try_lock().unwrap();
+        let waiter = thread::spawn({
+            let lock = Arc::clone(&lock);
+            move || block_on(async { bump(&*lock.lock().await) })
+        });
+        while lock.waiters() == 0 {
+            thread::yield_now();
+        }
+        drop(held);
+        if let Some(again) = lock.try_lock() {
+            bump(&again);
+        }
+        waiter.join().unwrap();
+        assert_eq!(lock.waiters(), 0);
+    });
+}
+
+#[test]
+fn lock_a_woken_waiter_dropped_passes_the_wake_up_on() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new(Shared::new(0)));
+        let held = lock.try_lock().unwrap();
+        let mut first = Box::pin(lock.lock());
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
+        let second = thread::spawn({
+            let lock = Arc::clone(&lock);
+            move || bump(&lock.lock_blocking())
+        });
+        drop(held); // wakes `first`, the oldest waiter...
+        drop(first); // ...which gives up: the wake-up must reach `second`
+        second.join().unwrap();
+        assert_eq!(count(&lock.try_lock().unwrap()), 1);
+        assert_eq!(lock.waiters(), 0);
+    });
+}
+
+#[test]
+fn lock_a_starving_waiter_that_gives_up_clears_the_flag() {
+    loom::model(|| {
+        // Every waiting call starves at its first failed try.
+        starve_after(Some(1));
+        let lock = Arc::new(Lock::new(Shared::new(0)));
+        let held = lock.try_lock().unwrap();
+        // Takes the starvation flag, then gives up.
+        let mut starving = Box::pin(lock.lock());
+        assert!(starving.as_mut().poll(&mut noop_context()).is_pending());
+        let other = thread::spawn({
+            let lock = Arc::clone(&lock);
+            move || bump(&lock.lock_blocking())
+        });
+        drop(starving);
+        drop(held);
+        other.join().unwrap();
+        // No flag left behind: a waiting call takes the free lock at once.
+        let guard = pin!(lock.lock()).poll(&mut noop_context());
+        assert!(matches!(guard, Poll::Ready(ref guard) if count(guard) == 1));
+        drop(guard);
+        assert_eq!(lock.waiters(), 0);
+        starve_after(None);
+    });
+}
+
+#[test]
+fn lock_a_wake_up_is_passed_along_to_a_starving_waiter() {
+    loom::model(|| {
+        let lock = StdArc::new(Lock::new(Shared::new(0)));
+        let held = lock.try_lock().unwrap();
+        // In line first, not starving.
+        starve_after(None);
+        let mut first = Box::pin(lock.lock_owned());
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
+        // In line second, starving from its first failed try: it owns the
+        // flag, so `first` may not take the lock when woken.
+        starve_after(Some(1));
+        let mut starving = Box::pin(lock.lock_owned());
+        assert!(starving.as_mut().poll(&mut noop_context()).is_pending());
+        starve_after(None);
+        let starving = thread::spawn(move || bump(&run_fair(starving)));
+        // Wakes `first`, which must pass the wake-up along to `starving`.
+        drop(held);
+        bump(&run_fair(first));
+        starving.join().unwrap();
+        assert_eq!(count(&lock.try_lock().unwrap()), 2);
+        assert_eq!(lock.waiters(), 0);
+    });
+}
+
+// ==================================================================== RLock
+
+#[test]
+fn rlock_excludes_a_reentering_thread_and_a_task() {
+    loom::model(|| {
+        let lock = Arc::new(RLock::new(Shared::new(0)));
+        let thread = thread::spawn({
+            let lock = Arc::clone(&lock);
+            move || {
+                let outer = lock.lock_blocking();
+                let inner = lock.lock_blocking();
+                assert_eq!(lock.recursion_count(), 2);
+                bump(&inner);
+                drop(outer);
+                assert_eq!(lock.recursion_count(), 1);
+                drop(inner);
+            }
+        });
+        block_on(async { bump(&*lock.lock().await) });
+        thread.join().unwrap();
+        assert_eq!(count(&lock.try_lock().unwrap()), 2);
+        assert!(!lock.is_locked());
+        assert_eq!(lock.waiters(), 0);
+    });
+}
+
+#[test]
+fn rlock_raw_and_guard_levels_end_the_hold_together() {
+    loom::model(|| {
+        let shared = Arc::new((RLock::new(()), Shared::new(0)));
+        let thread = thread::spawn({
+            let shared = Arc::clone(&shared);
+            move || {
+                let (lock, counter) = &*shared;
+                lock.acquire_blocking();
+                let guard = lock.lock_blocking();
+                // The raw level goes; the guard's keeps the lock.
+                lock.release().unwrap();
+                bump(counter);
+                drop(guard);
+            }
+        });
+        let (lock, counter) = &*shared;
+        let guard = lock.lock_blocking();
+        bump(counter);
+        // A guard's level is not a raw one: `release` may not give it back.
+        assert_eq!(lock.release(), Err(ReleaseError::NotOwner));
+        drop(guard);
+        thread.join().unwrap();
+        assert_eq!(count(counter), 2);
+        assert!(!lock.is_locked());
+    });
+}
+
+#[test]
+fn rlock_a_guard_dropped_on_another_thread_races_reentry() {
+    // The owner re-enters while its only guard, moved to another thread, is
+    // dropped there and that thread takes the lock: the re-entry must not
+    // join the other thread's hold (`reenter` re-checks the owner).
+    loom::model(|| {
+        let lock = StdArc::new(RLock::new(Shared::new(0)));
+        let guard = lock.lock_owned_blocking();
+        let other = thread::spawn({
+            let lock = StdArc::clone(&lock);
+            move || {
+                drop(guard);
+                if let Some(guard) = lock.try_lock() {
+                    bump(&guard);
+                }
+            }
+        });
+        if let Some(guard) = lock.try_lock() {
+            bump(&guard);
+        }
+        other.join().unwrap();
+        assert!(count(&lock.try_lock().unwrap()) >= 1);
+        assert_eq!(lock.recursion_count(), 0);
+        assert!(!lock.is_locked());
+    });
+}
+
+#[test]
+fn condition_wait_blocking_on_an_rlock_releases_and_restores_every_level() {
+    loom::model(|| {
+        let shared = Arc::new((RLock::new(Cell::new(false)), Condition::new()));
+        let waiter = thread::spawn({
+            let shared = Arc::clone(&shared);
+            move || {
+                let (lock, cond) = &*shared;
+                let outer = lock.lock_blocking();
+                let mut inner = lock.lock_blocking();
+                while !inner.get() {
+                    inner = cond.wait_blocking(inner);
+                }
+                assert_eq!(lock.recursion_count(), 2);
+                drop(inner);
+                assert_eq!(lock.recursion_count(), 1);
+                drop(outer);
+            }
+        });
+        let (lock, cond) = &*shared;
+        {
+            // Only possible once the waiter released both of its levels.
+            let guard = lock.lock_blocking();
+            guard.set(true);
+            cond.notify(1);
+        }
+        waiter.join().unwrap();
+        assert!(!lock.is_locked());
+        assert_eq!(lock.try_lock().map(|_| lock.recursion_count()), Some(1));
+    });
+}
+
+// ================================================================ Condition
+
+#[test]
+fn condition_a_notify_reaches_a_waiter_joining_at_the_same_time() {
+    loom::model(|| {
+        let shared = Arc::new((Lock::new(false), Condition::new()));
+        let waiter = thread::spawn({
+            let shared = Arc::clone(&shared);
+            move || {
+                block_on(async {
+                    let (lock, cond) = &*shared;
+                    let mut guard = lock.lock().await;
+                    while !*guard {
+                        guard = cond.wait(guard).await;
+                    }
+                });
+            }
+        });
+        let (lock, cond) = &*shared;
+        {
+            let mut guard = lock.lock_blocking();
+            *guard = true;
+            cond.notify(1);
+        }
+        waiter.join().unwrap();
+        assert_eq!(cond.waiters(), 0);
+        assert!(!lock.is_locked());
+    });
+}
+
+#[test]
+fn condition_notify_n_wakes_exactly_the_n_oldest_waiters() {
+    loom::model(|| {
+        let shared = Arc::new((Lock::new(()), Condition::new()));
+        let (lock, cond) = &*shared;
+        let mut first = Box::pin(cond.wait(lock.try_lock().unwrap()));
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
+        let mut second = Box::pin(cond.wait(lock.try_lock().unwrap()));
+        assert!(second.as_mut().poll(&mut noop_context()).is_pending());
+        let notifier = thread::spawn({
+            let shared = Arc::clone(&shared);
+            move || shared.1.notify(2)
+        });
+        // Joins while `notify(2)` runs: never one of the two woken.
+        let mut third = Box::pin(cond.wait(lock.lock_blocking()));
+        assert!(third.as_mut().poll(&mut noop_context()).is_pending());
+        assert_eq!(notifier.join().unwrap(), 2);
+        assert!(first.as_mut().poll(&mut noop_context()).is_ready());
+        assert!(second.as_mut().poll(&mut noop_context()).is_ready());
+        assert!(third.as_mut().poll(&mut noop_context()).is_pending());
+        assert_eq!(cond.waiters(), 1);
+    });
+}
+
+/// A waiter on a thread, waiting until the flag under the lock is set.
+fn flag_waiter(shared: &Arc<(Lock<bool>, Condition)>) -> thread::JoinHandle<()> {
+    let shared = Arc::clone(shared);
+    thread::spawn(move || {
+        let (lock, cond) = &*shared;
+        let mut guard = lock.lock_blocking();
+        while !*guard {
+            guard = cond.wait_blocking(guard);
+        }
+    })
+}
+
+#[test]
+fn condition_a_notified_waiter_dropped_passes_the_notification_on() {
+    loom::model(|| {
+        let shared = Arc::new((Lock::new(false), Condition::new()));
+        let (lock, cond) = &*shared;
+        let mut first = Box::pin(cond.wait(lock.try_lock().unwrap()));
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
+        let second = flag_waiter(&shared);
+        {
+            let mut guard = lock.lock_blocking();
+            *guard = true;
+            cond.notify(1); // reaches `first`, the oldest
+        }
+        drop(first); // which must pass it on to `second` if it waits
+        second.join().unwrap();
+        assert_eq!(cond.waiters(), 0);
+        assert!(!lock.is_locked());
+    });
+}
+
+#[test]
+fn condition_a_waiter_dropped_while_relocking_passes_the_notification_on() {
+    loom::model(|| {
+        let shared = Arc::new((Lock::new(false), Condition::new()));
+        let (lock, cond) = &*shared;
+        let mut first = Box::pin(cond.wait(lock.try_lock().unwrap()));
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
+        let second = flag_waiter(&shared);
+        {
+            let mut guard = lock.lock_blocking();
+            *guard = true;
+            cond.notify(1); // reaches `first`, the oldest...
+            // ...which waits to take the lock back, and is dropped.
+            assert!(first.as_mut().poll(&mut noop_context()).is_pending());
+            drop(first);
+        }
+        second.join().unwrap();
+        assert_eq!(cond.waiters(), 0);
+        assert!(!lock.is_locked());
+        assert_eq!(lock.waiters(), 0);
+    });
+}
+
+// ==================================================================== Event
 
 /// Polls `event.wait()` once and raises `listed` if it is waiting, then
 /// waits it out.
@@ -129,10 +709,7 @@ fn a_wait_dropped_while_set_runs_leaves_a_consistent_list() {
             let event = Arc::clone(&event);
             move || {
                 let mut wait = Box::pin(event.wait());
-                let waker = futures::task::noop_waker();
-                let _ = wait
-                    .as_mut()
-                    .poll(&mut std::task::Context::from_waker(&waker));
+                let _ = wait.as_mut().poll(&mut noop_context());
                 drop(wait);
             }
         });
@@ -142,8 +719,7 @@ fn a_wait_dropped_while_set_runs_leaves_a_consistent_list() {
         // The list still works: a new waiter is listed, then released.
         event.clear();
         let mut wait = Box::pin(event.wait());
-        let waker = futures::task::noop_waker();
-        let mut cx = std::task::Context::from_waker(&waker);
+        let mut cx = noop_context();
         assert!(wait.as_mut().poll(&mut cx).is_pending());
         assert_eq!(event.waiters(), 1);
         event.set();
@@ -152,29 +728,221 @@ fn a_wait_dropped_while_set_runs_leaves_a_consistent_list() {
     });
 }
 
-// ================================================================= Semaphore
+// ================================================================== Barrier
 
-// Owned permits need std's `Arc` (loom's only adds leak tracking).
-use std::sync::Arc as StdArc;
-
-/// `loom::model` with at most `preemptions` forced thread switches per
-/// execution: models with three threads and two locks are too large to
-/// explore in full, and bugs needing more preemptions than that are rare
-/// (loom's own advice).
-fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(preemptions);
-    builder.check(f);
+#[test]
+fn barrier_a_round_of_a_thread_and_a_task_trips_with_indexes_0_and_1() {
+    loom::model(|| {
+        let barrier = Arc::new(Barrier::new(2));
+        let thread = thread::spawn({
+            let barrier = Arc::clone(&barrier);
+            move || barrier.wait_blocking().unwrap()
+        });
+        let mine = block_on(barrier.wait()).unwrap();
+        let theirs = thread.join().unwrap();
+        assert_eq!((mine.min(theirs), mine.max(theirs)), (0, 1));
+        assert_eq!(barrier.n_waiting(), 0);
+    });
 }
+
+#[test]
+fn barrier_an_arrival_withdrawn_while_another_arrives_is_not_counted() {
+    loom::model(|| {
+        let barrier = Arc::new(Barrier::new(3));
+        // Arrives, then withdraws (the round cannot trip without a third).
+        let withdrawing = thread::spawn({
+            let barrier = Arc::clone(&barrier);
+            move || assert!(pin!(barrier.wait()).poll(&mut noop_context()).is_pending())
+        });
+        let mut first = Box::pin(barrier.wait());
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
+        withdrawing.join().unwrap();
+        // Two more arrivals complete the round; the withdrawn one counts
+        // for nothing, whenever it came and went.
+        let mut second = Box::pin(barrier.wait());
+        assert!(second.as_mut().poll(&mut noop_context()).is_pending());
+        assert_eq!(barrier.n_waiting(), 2);
+        assert_eq!(
+            pin!(barrier.wait()).poll(&mut noop_context()),
+            Poll::Ready(Ok(2))
+        );
+        assert_eq!(first.as_mut().poll(&mut noop_context()), Poll::Ready(Ok(0)));
+        assert_eq!(
+            second.as_mut().poll(&mut noop_context()),
+            Poll::Ready(Ok(1))
+        );
+    });
+}
+
+#[test]
+fn barrier_abort_racing_a_wait_breaks_it() {
+    loom::model(|| {
+        let barrier = Arc::new(Barrier::new(2));
+        let waiter = thread::spawn({
+            let barrier = Arc::clone(&barrier);
+            move || barrier.wait_blocking()
+        });
+        barrier.abort();
+        assert!(waiter.join().unwrap().is_err());
+        assert!(barrier.is_broken());
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
+
+#[test]
+fn barrier_reset_racing_a_wait_fails_only_the_old_round() {
+    loom::model(|| {
+        let barrier = Arc::new(Barrier::new(2));
+        // Fails if it arrived before the reset, then tries the next round.
+        let waiter = thread::spawn({
+            let barrier = Arc::clone(&barrier);
+            move || match barrier.wait_blocking() {
+                Ok(index) => index,
+                Err(_) => barrier.wait_blocking().unwrap(),
+            }
+        });
+        barrier.reset();
+        let mine = barrier.wait_blocking().unwrap();
+        let theirs = waiter.join().unwrap();
+        assert_eq!((mine.min(theirs), mine.max(theirs)), (0, 1));
+        assert!(!barrier.is_broken());
+    });
+}
+
+#[test]
+fn barrier_a_kept_but_unpolled_waiter_does_not_stall_the_next_round() {
+    loom::model(|| {
+        let barrier = Arc::new(Barrier::new(2));
+        // A round with a withdrawal, whose waiter is kept unpolled after
+        // the round trips.
+        assert!(pin!(barrier.wait()).poll(&mut noop_context()).is_pending()); // withdrawn
+        let mut kept = Box::pin(barrier.wait());
+        assert!(kept.as_mut().poll(&mut noop_context()).is_pending());
+        assert_eq!(
+            pin!(barrier.wait()).poll(&mut noop_context()),
+            Poll::Ready(Ok(1))
+        );
+        // The next round: a thread and this thread.
+        let thread = thread::spawn({
+            let barrier = Arc::clone(&barrier);
+            move || barrier.wait_blocking().unwrap()
+        });
+        let mine = barrier.wait_blocking().unwrap();
+        let theirs = thread.join().unwrap();
+        assert_eq!((mine.min(theirs), mine.max(theirs)), (0, 1));
+        // The kept waiter still learns its round's outcome.
+        assert_eq!(kept.as_mut().poll(&mut noop_context()), Poll::Ready(Ok(0)));
+    });
+}
+
+// ==================================================================== Queue
+
+#[test]
+fn queue_a_put_reaches_a_getter_joining_the_line() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::unbounded());
+        let getter = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || queue.get_blocking().unwrap()
+        });
+        block_on(queue.put(7)).unwrap();
+        assert_eq!(getter.join().unwrap(), 7);
+        assert!(queue.is_empty());
+        assert_eq!(queue.waiting_getters(), 0);
+    });
+}
+
+#[test]
+fn queue_a_bounded_queue_hands_over_every_item_once_in_order() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::bounded(1));
+        let putter = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || {
+                queue.put_blocking(1).unwrap();
+                queue.put_blocking(2).unwrap();
+            }
+        });
+        let first = block_on(queue.get()).unwrap();
+        let second = queue.get_blocking().unwrap();
+        putter.join().unwrap();
+        assert_eq!((first, second), (1, 2));
+        assert!(queue.is_empty());
+        assert_eq!(queue.unfinished_tasks(), 2);
+        assert_eq!((queue.waiting_getters(), queue.waiting_putters()), (0, 0));
+    });
+}
+
+#[test]
+fn queue_a_woken_getter_dropped_passes_the_item_on() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::unbounded());
+        let mut first = Box::pin(queue.get());
+        assert!(first.as_mut().poll(&mut noop_context()).is_pending());
+        let second = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || queue.get_blocking().unwrap()
+        });
+        queue.try_put(7).unwrap(); // wakes `first`, the oldest getter...
+        drop(first); // ...which gives up: the wake-up must reach `second`
+        assert_eq!(second.join().unwrap(), 7);
+        assert_eq!(queue.waiting_getters(), 0);
+    });
+}
+
+#[test]
+fn queue_join_returns_exactly_when_the_last_task_is_done() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::unbounded());
+        let done = Arc::new(AtomicBool::new(false));
+        queue.try_put(7).unwrap();
+        let worker = thread::spawn({
+            let (queue, done) = (Arc::clone(&queue), Arc::clone(&done));
+            move || {
+                assert_eq!(queue.get_blocking(), Ok(7));
+                done.store(true, Ordering::Relaxed);
+                queue.task_done().unwrap();
+            }
+        });
+        queue.join_blocking();
+        // Not before the task was done (the queue's mutex orders the two).
+        assert!(done.load(Ordering::Relaxed));
+        assert_eq!(queue.unfinished_tasks(), 0);
+        worker.join().unwrap();
+    });
+}
+
+#[test]
+fn queue_shutdown_wakes_a_waiting_getter_and_putter() {
+    model_bounded(3, || {
+        let empty = Arc::new(Queue::<u8>::unbounded());
+        let full = Arc::new(Queue::bounded(1));
+        full.try_put(1).unwrap();
+        let getter = thread::spawn({
+            let empty = Arc::clone(&empty);
+            move || empty.get_blocking()
+        });
+        let putter = thread::spawn({
+            let full = Arc::clone(&full);
+            move || full.put_blocking(2)
+        });
+        empty.shutdown();
+        full.shutdown();
+        assert_eq!(getter.join().unwrap(), Err(GetError::ShutDown));
+        assert!(matches!(putter.join().unwrap(), Err(PutError::ShutDown(2))));
+        // The item put before the shutdown is still there to get.
+        assert_eq!(full.try_get(), Ok(1));
+        assert_eq!(full.try_get(), Err(GetError::ShutDown));
+    });
+}
+
+// ================================================================= Semaphore
 
 /// Polls `sem.acquire()` once with a no-op waker and drops it: a waiter that
 /// queues up (if no permit is free) and then gives up.
 fn acquire_and_cancel(sem: &Semaphore) {
     let mut acquire = Box::pin(sem.acquire());
-    let waker = futures::task::noop_waker();
-    let _ = acquire
-        .as_mut()
-        .poll(&mut std::task::Context::from_waker(&waker));
+    let _ = acquire.as_mut().poll(&mut noop_context());
     drop(acquire);
 }
 
@@ -265,3 +1033,28 @@ fn a_permit_granted_to_a_cancelled_waiter_moves_on_to_the_next() {
         join_and_check(&sem, vec![leaver, patient], 0);
     });
 }
+#[test]
+fn a_waiter_for_two_permits_is_served_by_two_single_releases() {
+    model_bounded(3, || {
+        let sem = StdArc::new(Semaphore::new(0));
+        let waiter = on_thread(&sem, |sem| sem.acquire_many_blocking(2).unwrap().forget());
+        let releaser = on_thread(&sem, Semaphore::release);
+        sem.release();
+        join_and_check(&sem, vec![waiter, releaser], 0);
+    });
+}
+
+#[test]
+fn a_waiter_for_two_permits_cancelled_after_the_grant_gives_both_back() {
+    loom::model(|| {
+        let sem = StdArc::new(Semaphore::new(0));
+        let leaver = on_thread(&sem, |sem| {
+            let mut acquire = Box::pin(sem.acquire_many(2));
+            let _ = acquire.as_mut().poll(&mut noop_context());
+        });
+        sem.release_n(2);
+        join_and_check(&sem, vec![leaver], 2);
+    });
+}
+
+// ---- RwLock models ----

@@ -9,10 +9,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use ambisync::{
@@ -20,40 +17,13 @@ use ambisync::{
 };
 use futures::StreamExt;
 
-use common::{LIMIT, eventually, eventually_async, join_within, panic_message, poll_once, within};
+use common::{LIMIT, eventually, eventually_async, join_within, panic_message, within};
+use tokio_test::task::{self, Spawn};
+use tokio_test::{assert_pending, assert_ready, assert_ready_eq};
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/// A waker that records whether it was woken.
-#[derive(Default)]
-struct Flag(AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Flag {
-    fn new() -> Arc<Flag> {
-        Arc::new(Flag::default())
-    }
-    fn woken(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// Polls `fut` once with a waker that sets `flag`; `Some` if it completed.
-fn poll_with<F: Future + Unpin>(fut: &mut F, flag: &Arc<Flag>) -> Option<F::Output> {
-    let waker = Waker::from(Arc::clone(flag));
-    let mut cx = Context::from_waker(&waker);
-    match Pin::new(fut).poll(&mut cx) {
-        Poll::Ready(out) => Some(out),
-        Poll::Pending => None,
-    }
-}
 
 /// Drains a queue with `try_get`, in the order it hands items out.
 fn drain<T, O: QueueOrder<T>>(queue: &OrderedQueue<T, O>) -> Vec<T> {
@@ -496,8 +466,8 @@ fn unfinished_tasks_counts_items_put_and_not_yet_marked_done() {
 #[test]
 fn join_returns_at_once_when_no_task_is_unfinished() {
     let queue: Queue<u8> = Queue::bounded(2);
-    let mut join = Box::pin(queue.join());
-    assert_eq!(poll_once(&mut join), Some(()));
+    let mut join = task::spawn(queue.join());
+    assert_ready!(join.poll());
     queue.join_blocking();
     assert!(queue.join_timeout_blocking(Duration::ZERO));
 }
@@ -507,21 +477,16 @@ fn join_waits_until_every_item_put_is_marked_done() {
     let queue = Queue::unbounded();
     queue.try_put(1).unwrap();
     queue.try_put(2).unwrap();
-    let flag = Flag::new();
-    let mut join = Box::pin(queue.join());
-    assert_eq!(poll_with(&mut join, &flag), None, "items are unfinished");
+    let mut join = task::spawn(queue.join());
+    assert_pending!(join.poll(), "items are unfinished");
     queue.try_get().unwrap();
     queue.try_get().unwrap();
-    assert_eq!(poll_with(&mut join, &flag), None, "items got but not done");
+    assert_pending!(join.poll(), "items got but not done");
     queue.task_done().unwrap();
-    assert_eq!(
-        poll_with(&mut join, &flag),
-        None,
-        "one item is still not done"
-    );
+    assert_pending!(join.poll(), "one item is still not done");
     queue.task_done().unwrap();
-    assert!(flag.woken(), "the last task_done must wake the joiner");
-    assert_eq!(poll_with(&mut join, &flag), Some(()));
+    assert!(join.is_woken(), "the last task_done must wake the joiner");
+    assert_ready!(join.poll());
 }
 
 #[test]
@@ -663,8 +628,8 @@ async fn waiting_getters_counts_blocked_tasks_and_threads_and_forgets_them_when_
 #[test]
 fn a_dropped_get_future_is_no_longer_counted_as_a_waiting_getter() {
     let queue: Queue<u8> = Queue::unbounded();
-    let mut get = Box::pin(queue.get());
-    assert_eq!(poll_once(&mut get), None);
+    let mut get = task::spawn(queue.get());
+    assert_pending!(get.poll());
     assert_eq!(queue.waiting_getters(), 1);
     drop(get);
     assert_eq!(queue.waiting_getters(), 0);
@@ -701,8 +666,8 @@ async fn waiting_putters_counts_blocked_tasks_and_threads_and_forgets_them_when_
 fn a_dropped_put_future_is_no_longer_counted_as_a_waiting_putter() {
     let queue = Queue::bounded(1);
     queue.try_put(0).unwrap();
-    let mut put = Box::pin(queue.put(1));
-    assert_eq!(poll_once(&mut put), None);
+    let mut put = task::spawn(queue.put(1));
+    assert_pending!(put.poll());
     assert_eq!(queue.waiting_putters(), 1);
     drop(put);
     assert_eq!(queue.waiting_putters(), 0);
@@ -754,13 +719,12 @@ async fn stream_waits_for_items_put_by_a_thread() {
 #[test]
 fn an_idle_stream_is_not_counted_as_a_waiting_getter() {
     let queue = Queue::unbounded();
-    let mut stream = queue.stream();
-    let flag = Flag::new();
-    assert_eq!(poll_with(&mut stream.next(), &flag), None);
+    let mut stream = task::spawn(queue.stream());
+    assert_pending!(stream.poll_next());
     assert_eq!(queue.waiting_getters(), 1, "a pending stream waits");
     queue.try_put(1).unwrap();
-    assert!(flag.woken());
-    assert_eq!(poll_with(&mut stream.next(), &flag), Some(Some(1)));
+    assert!(stream.is_woken());
+    assert_ready_eq!(stream.poll_next(), Some(1));
     assert_eq!(
         queue.waiting_getters(),
         0,
@@ -771,23 +735,21 @@ fn an_idle_stream_is_not_counted_as_a_waiting_getter() {
 #[test]
 fn a_dropped_woken_stream_passes_the_wake_up_to_a_waiting_getter() {
     let queue = Queue::unbounded();
-    let mut stream = queue.stream();
-    let stream_flag = Flag::new();
-    assert_eq!(poll_with(&mut stream.next(), &stream_flag), None);
-    let get_flag = Flag::new();
-    let mut get = Box::pin(queue.get());
-    assert_eq!(poll_with(&mut get, &get_flag), None);
+    let mut stream = task::spawn(queue.stream());
+    assert_pending!(stream.poll_next());
+    let mut get = task::spawn(queue.get());
+    assert_pending!(get.poll());
     queue.try_put(1).unwrap();
     // Exactly one of them is woken for the one item; drop that one.
-    if stream_flag.woken() {
+    if stream.is_woken() {
         drop(stream);
-        assert!(get_flag.woken(), "the stream's wake-up was lost");
-        assert_eq!(poll_with(&mut get, &get_flag), Some(Ok(1)));
+        assert!(get.is_woken(), "the stream's wake-up was lost");
+        assert_ready_eq!(get.poll(), Ok(1));
     } else {
-        assert!(get_flag.woken(), "nobody was woken for the item");
+        assert!(get.is_woken(), "nobody was woken for the item");
         drop(get);
-        assert!(stream_flag.woken(), "the get's wake-up was lost");
-        assert_eq!(poll_with(&mut stream.next(), &stream_flag), Some(Some(1)));
+        assert!(stream.is_woken(), "the get's wake-up was lost");
+        assert_ready_eq!(stream.poll_next(), Some(1));
     }
 }
 
@@ -796,51 +758,47 @@ fn a_dropped_woken_stream_passes_the_wake_up_to_a_waiting_getter() {
 // ---------------------------------------------------------------------------
 
 /// Two pending gets; one item wakes one of them; the woken one is dropped.
-/// Returns the other one (and its flag) after checking that it was woken.
+/// Returns the other one (a mock task) after checking that it was woken.
 fn drop_the_woken_getter<'a, O: QueueOrder<i32>>(
     queue: &'a OrderedQueue<i32, O>,
     put: impl FnOnce(),
-) -> (
-    Pin<Box<impl Future<Output = Result<i32, GetError>> + 'a>>,
-    Arc<Flag>,
-) {
-    let (flag_a, flag_b) = (Flag::new(), Flag::new());
-    let mut a = Box::pin(queue.get());
-    let mut b = Box::pin(queue.get());
-    assert_eq!(poll_with(&mut a, &flag_a), None);
-    assert_eq!(poll_with(&mut b, &flag_b), None);
+) -> Spawn<impl Future<Output = Result<i32, GetError>> + 'a> {
+    let mut a = task::spawn(queue.get());
+    let mut b = task::spawn(queue.get());
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
     assert_eq!(queue.waiting_getters(), 2);
     put();
     assert!(
-        flag_a.woken() || flag_b.woken(),
+        a.is_woken() || b.is_woken(),
         "nobody was woken for the item"
     );
-    let (survivor, flag) = if flag_a.woken() {
+    let survivor = if a.is_woken() {
         drop(a);
-        (b, flag_b)
+        b
     } else {
         drop(b);
-        (a, flag_a)
+        a
     };
-    assert!(flag.woken(), "the dropped getter's wake-up was lost");
+    assert!(survivor.is_woken(), "the dropped getter's wake-up was lost");
     // The dropped getter is gone; the survivor was woken, and a woken getter
     // is out of line until it runs.
     assert_eq!(queue.waiting_getters(), 0);
-    (survivor, flag)
+    survivor
 }
 
 #[test]
 fn a_get_dropped_after_its_wake_up_passes_it_to_the_next_getter() {
     let queue = Queue::unbounded();
-    let (mut survivor, flag) = drop_the_woken_getter(&queue, || queue.try_put(1).unwrap());
-    assert_eq!(poll_with(&mut survivor, &flag), Some(Ok(1)));
+    let mut survivor = drop_the_woken_getter(&queue, || queue.try_put(1).unwrap());
+    assert_ready_eq!(survivor.poll(), Ok(1));
     assert!(queue.is_empty());
 }
 
 #[test]
 fn a_get_dropped_after_its_wake_up_leaves_fifo_order_unchanged() {
     let queue = Queue::unbounded();
-    let (survivor, _) = drop_the_woken_getter(&queue, || {
+    let survivor = drop_the_woken_getter(&queue, || {
         for item in [1, 2, 3] {
             queue.try_put(item).unwrap();
         }
@@ -852,7 +810,7 @@ fn a_get_dropped_after_its_wake_up_leaves_fifo_order_unchanged() {
 #[test]
 fn a_get_dropped_after_its_wake_up_leaves_lifo_order_unchanged() {
     let queue = LifoQueue::unbounded();
-    let (survivor, _) = drop_the_woken_getter(&queue, || {
+    let survivor = drop_the_woken_getter(&queue, || {
         for item in [1, 2, 3] {
             queue.try_put(item).unwrap();
         }
@@ -864,7 +822,7 @@ fn a_get_dropped_after_its_wake_up_leaves_lifo_order_unchanged() {
 #[test]
 fn a_get_dropped_after_its_wake_up_leaves_priority_order_unchanged() {
     let queue = PriorityQueue::unbounded();
-    let (survivor, _) = drop_the_woken_getter(&queue, || {
+    let survivor = drop_the_woken_getter(&queue, || {
         for item in [2, 3, 1] {
             queue.try_put(item).unwrap();
         }
@@ -876,9 +834,8 @@ fn a_get_dropped_after_its_wake_up_leaves_priority_order_unchanged() {
 #[test]
 fn a_get_future_dropped_after_its_wake_up_passes_it_to_a_blocked_thread() {
     let queue = Arc::new(Queue::unbounded());
-    let flag = Flag::new();
-    let mut get = Box::pin(queue.get());
-    assert_eq!(poll_with(&mut get, &flag), None);
+    let mut get = task::spawn(queue.get());
+    assert_pending!(get.poll());
     let thread = std::thread::spawn({
         let queue = Arc::clone(&queue);
         move || queue.get_blocking()
@@ -893,26 +850,25 @@ fn a_get_future_dropped_after_its_wake_up_passes_it_to_a_blocked_thread() {
 fn a_put_dropped_after_its_wake_up_passes_it_to_the_next_putter() {
     let queue = Queue::bounded(1);
     queue.try_put(0).unwrap();
-    let (flag_a, flag_b) = (Flag::new(), Flag::new());
-    let mut a = Box::pin(queue.put(1));
-    let mut b = Box::pin(queue.put(2));
-    assert_eq!(poll_with(&mut a, &flag_a), None);
-    assert_eq!(poll_with(&mut b, &flag_b), None);
+    let mut a = task::spawn(queue.put(1));
+    let mut b = task::spawn(queue.put(2));
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
     assert_eq!(queue.waiting_putters(), 2);
     assert_eq!(queue.try_get(), Ok(0)); // one slot frees: one putter is woken
     assert!(
-        flag_a.woken() || flag_b.woken(),
+        a.is_woken() || b.is_woken(),
         "nobody was woken for the slot"
     );
-    let expected = if flag_a.woken() {
+    let expected = if a.is_woken() {
         drop(a);
-        assert!(flag_b.woken(), "the dropped putter's wake-up was lost");
-        assert_eq!(poll_with(&mut b, &flag_b), Some(Ok(())));
+        assert!(b.is_woken(), "the dropped putter's wake-up was lost");
+        assert_ready_eq!(b.poll(), Ok(()));
         2
     } else {
         drop(b);
-        assert!(flag_a.woken(), "the dropped putter's wake-up was lost");
-        assert_eq!(poll_with(&mut a, &flag_a), Some(Ok(())));
+        assert!(a.is_woken(), "the dropped putter's wake-up was lost");
+        assert_ready_eq!(a.poll(), Ok(()));
         1
     };
     assert_eq!(
@@ -1429,4 +1385,71 @@ async fn stress_lifo_tasks_and_threads_receive_every_item_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stress_priority_tasks_and_threads_receive_every_item_exactly_once() {
     stress(Arc::new(PriorityQueue::bounded(4))).await;
+}
+
+/// An owned stream is built outside the task and moved into `spawn`; it ends
+/// once the queue is shut down and empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owned_stream_moves_into_a_spawned_task() {
+    use futures::StreamExt;
+    let queue = Arc::new(Queue::bounded(4));
+    let mut items = queue.stream_owned();
+    let consumer = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Some(item) = items.next().await {
+            got.push(item);
+        }
+        got
+    });
+    for item in 0..100 {
+        queue.put(item).await.unwrap();
+    }
+    queue.shutdown();
+    let got = within("the owned stream's consumer", consumer)
+        .await
+        .unwrap();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    assert_eq!(queue.waiting_getters(), 0);
+}
+
+#[test]
+fn try_join_tells_whether_every_item_is_done() {
+    let queue = Queue::unbounded();
+    assert!(queue.try_join());
+    queue.try_put(1).unwrap();
+    assert!(!queue.try_join());
+    queue.try_get().unwrap();
+    assert!(!queue.try_join(), "taken is not done");
+    queue.task_done().unwrap();
+    assert!(queue.try_join());
+}
+
+/// Equal priorities come out in the order they were put (Python's heap makes
+/// no such promise; here it is kept), in gets and in `shutdown_immediate`.
+#[test]
+fn a_priority_queue_is_first_in_first_out_among_equal_priorities() {
+    #[derive(Debug, PartialEq, Eq)]
+    struct Job(u8, &'static str);
+    impl PartialOrd for Job {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Job {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            self.0.cmp(&other.0) // the name does not count
+        }
+    }
+    let queue = PriorityQueue::unbounded();
+    for (priority, name) in [(2, "a"), (1, "b"), (2, "c"), (1, "d"), (2, "e"), (1, "f")] {
+        queue.try_put(Job(priority, name)).unwrap();
+    }
+    let names: Vec<_> = (0..3).map(|_| queue.try_get().unwrap().1).collect();
+    assert_eq!(names, ["b", "d", "f"]);
+    let rest: Vec<_> = queue
+        .shutdown_immediate()
+        .into_iter()
+        .map(|job| job.1)
+        .collect();
+    assert_eq!(rest, ["a", "c", "e"]);
 }

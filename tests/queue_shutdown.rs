@@ -12,7 +12,8 @@ use std::time::Duration;
 use ambisync::{GetError, LifoQueue, PriorityQueue, PutError, Queue};
 use futures::StreamExt;
 
-use common::{LIMIT, eventually, eventually_async, join_within, poll_once, within};
+use common::{LIMIT, eventually, eventually_async, join_within, within};
+use tokio_test::{assert_pending, assert_ready_eq, task};
 
 #[test]
 fn is_shutdown_is_false_until_shutdown_and_true_after() {
@@ -215,10 +216,11 @@ async fn shutdown_wakes_timed_getters_and_putters_before_their_timeout() {
 #[test]
 fn shutdown_wakes_a_pending_get_future() {
     let queue: Queue<u8> = Queue::unbounded();
-    let mut get = Box::pin(queue.get());
-    assert_eq!(poll_once(&mut get), None);
+    let mut get = task::spawn(queue.get());
+    assert_pending!(get.poll());
     queue.shutdown();
-    assert_eq!(poll_once(&mut get), Some(Err(GetError::ShutDown)));
+    assert!(get.is_woken(), "shutdown must wake the pending get");
+    assert_ready_eq!(get.poll(), Err(GetError::ShutDown));
 }
 
 #[test]

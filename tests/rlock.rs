@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use ambisync::{RLock, RLockGuard, ReleaseError};
 #[cfg(feature = "tokio")]
 use common::panic_message;
-use common::{LIMIT, eventually, eventually_async, join_thread, join_within, poll_once, within};
+use common::{LIMIT, eventually, eventually_async, join_thread, join_within, within};
+use tokio_test::{assert_pending, assert_ready, task};
 
 /// A short timeout for the cases where expiring is the point.
 const SHORT: Duration = Duration::from_millis(50);
@@ -370,13 +371,13 @@ fn without_the_tokio_feature_the_owner_is_the_thread() {
 fn a_lock_future_completed_on_another_thread_belongs_to_that_thread() {
     let lock = Arc::new(RLock::new(()));
     let held = hold_in_thread(&lock);
-    let mut waiting = Box::pin(lock.lock());
+    let mut waiting = task::spawn(lock.lock());
     std::thread::scope(|s| {
-        s.spawn(|| assert!(poll_once(&mut waiting).is_none(), "the lock is held"));
+        s.spawn(|| assert_pending!(waiting.poll(), "the lock is held"));
     });
     drop(held);
     eventually("the holder released", || !lock.is_locked());
-    let guard = poll_once(&mut waiting).expect("the lock is free");
+    let guard = assert_ready!(waiting.poll(), "the lock is free");
     assert!(lock.is_owned(), "the thread that took the lock owns it");
     assert_eq!(lock.recursion_count(), 1);
     let again = lock
@@ -664,27 +665,31 @@ fn no_poisoning_after_a_thread_panics_holding_levels() {
 fn a_woken_then_dropped_lock_future_passes_the_wake_up_on() {
     let lock = Arc::new(RLock::new(()));
     let held = hold_in_thread(&lock);
-    let mut first = Box::pin(lock.lock());
-    let mut second = Box::pin(lock.lock());
-    assert!(poll_once(&mut first).is_none());
-    assert!(poll_once(&mut second).is_none());
+    let mut first = task::spawn(lock.lock());
+    let mut second = task::spawn(lock.lock());
+    assert_pending!(first.poll());
+    assert_pending!(second.poll());
     assert_eq!(lock.waiters(), 2);
 
     drop(held);
     eventually("the holder thread released", || !lock.is_locked());
     drop(first); // woken by the release, never polled again
     assert!(
-        poll_once(&mut second).is_some(),
-        "the wake-up of the dropped future was lost"
+        second.is_woken(),
+        "the wake-up of the dropped future was not passed on"
     );
+    drop(assert_ready!(
+        second.poll(),
+        "the wake-up of the dropped future was lost"
+    ));
 }
 
 #[test]
 fn a_woken_then_dropped_lock_future_passes_the_wake_up_to_a_waiting_thread() {
     let lock = Arc::new(RLock::new(()));
     let held = hold_in_thread(&lock);
-    let mut first = Box::pin(lock.lock());
-    assert!(poll_once(&mut first).is_none());
+    let mut first = task::spawn(lock.lock());
+    assert_pending!(first.poll());
     let thread = {
         let lock = Arc::clone(&lock);
         std::thread::spawn(move || drop(lock.lock_blocking()))
@@ -789,4 +794,87 @@ fn a_thread_gets_its_turn_while_tasks_relock_in_a_loop() {
         worst < Duration::from_millis(100),
         "the thread waited {worst:?} for one turn"
     );
+}
+
+// ---- mutable data, owned guards -------------------------------------------
+
+/// Python keeps its data under an `RLock` and mutates it in nested calls: a
+/// `RefCell` inside works, shared by tasks of a multi-threaded runtime.
+/// (Tasks own the lock with the `tokio` feature only; without it the owner
+/// is the thread, and a task resumed on another worker is not the owner.)
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refcell_inside_is_shared_by_spawned_tasks() {
+    use std::cell::RefCell;
+    let shared = Arc::new(RLock::new(RefCell::new(Vec::new())));
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    let outer = shared.lock().await;
+                    let inner = shared.lock().await; // re-entered by the task
+                    inner.borrow_mut().push(i);
+                    tokio::task::yield_now().await;
+                    drop(inner);
+                    outer.borrow_mut().push(i);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        within("task pushing under the RLock", task).await.unwrap();
+    }
+    assert_eq!(shared.lock().await.borrow().len(), 400);
+}
+
+/// A guard moved to another thread can be dropped there (its level goes),
+/// but not used: only the owner may reach the value.
+#[test]
+fn a_guard_used_by_a_thread_that_does_not_own_the_lock_panics() {
+    let lock = Arc::new(RLock::new(5));
+    let guard = lock.try_lock_owned().unwrap();
+    let (used, dropped) = std::thread::scope(|s| {
+        s.spawn(move || {
+            let used = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| *guard));
+            drop(guard);
+            (used.is_err(), true)
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(used, "a non-owner read the value");
+    assert!(dropped);
+    assert!(!lock.is_locked(), "dropping it there gave its level back");
+    assert_eq!(format!("{:?}", lock.try_lock().unwrap()), "5");
+}
+
+#[tokio::test]
+async fn owned_guards_in_every_form() {
+    let lock = Arc::new(RLock::new(()));
+    let a = lock.lock_owned().await;
+    let b = lock.try_lock_owned().unwrap();
+    assert_eq!(lock.recursion_count(), 2);
+    #[cfg(feature = "tokio")]
+    let c = lock.lock_owned_timeout(SHORT).await.unwrap();
+    drop((a, b));
+    #[cfg(feature = "tokio")]
+    drop(c);
+    assert!(!lock.is_locked());
+    let held = hold_in_thread(&lock);
+    #[cfg(feature = "tokio")]
+    assert!(lock.lock_owned_timeout(SHORT).await.is_none());
+    assert!(lock.try_lock_owned().is_none());
+    let blocked = {
+        let lock = Arc::clone(&lock);
+        tokio::task::spawn_blocking(move || lock.lock_owned_timeout_blocking(SHORT).is_none())
+    };
+    assert!(within("blocking form", blocked).await.unwrap());
+    drop(held);
+    let thread = {
+        let lock = Arc::clone(&lock);
+        std::thread::spawn(move || drop(lock.lock_owned_blocking()))
+    };
+    join_thread("thread taking the owned guard", thread).await;
+    assert_eq!(lock.waiters(), 0);
 }

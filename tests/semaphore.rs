@@ -17,17 +17,17 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ambisync::{BoundedReleaseError, BoundedSemaphore, OwnedSemaphorePermit, Semaphore};
-use common::{
-    LIMIT, counting_waker, eventually, eventually_async, join_thread, join_within, poll_once,
-    poll_with, within,
-};
+use common::{LIMIT, eventually, eventually_async, join_thread, join_within, within};
 #[cfg(feature = "tokio")]
 use common::{panic_message, watchdog};
+use futures::FutureExt;
+use futures_test::task::new_count_waker;
+use tokio_test::{assert_pending, assert_ready, task};
 
 /// Awaits each waiting task (failing after [`LIMIT`]) and collects what it
 /// returned; `after` says what should have released them.
@@ -443,8 +443,8 @@ macro_rules! both_types {
             async fn acquire_timeout_expiring_as_the_permit_is_released_loses_nothing() {
                 let sem = Arc::new(Sem::new(1));
                 let held = sem.try_acquire_owned().unwrap();
-                let mut timed = Box::pin(sem.acquire_timeout(Duration::from_millis(10)));
-                assert!(poll_once(&mut timed).is_none());
+                let mut timed = task::spawn(sem.acquire_timeout(Duration::from_millis(10)));
+                assert_pending!(timed.poll());
                 let next = spawn_acquirer(&sem);
                 eventually_async("both wait", || sem.waiters() == 2).await;
 
@@ -453,7 +453,7 @@ macro_rules! both_types {
                 // out, but the permit must end up somewhere.
                 tokio::time::advance(Duration::from_millis(20)).await;
                 drop(held);
-                let outcome = poll_once(&mut timed).expect("an expired acquire_timeout is ready");
+                let outcome = assert_ready!(timed.poll(), "an expired acquire_timeout is ready");
                 drop(outcome); // gives the permit back if it won it
                 drop(timed);
 
@@ -510,8 +510,8 @@ macro_rules! both_types {
             async fn a_pending_acquire_that_is_dropped_takes_nothing_and_is_no_longer_counted() {
                 let sem = Sem::new(1);
                 let held = sem.try_acquire().unwrap();
-                let mut pending = Box::pin(sem.acquire());
-                assert!(poll_once(&mut pending).is_none());
+                let mut pending = task::spawn(sem.acquire());
+                assert_pending!(pending.poll());
                 assert_eq!(sem.waiters(), 1);
                 drop(pending);
                 assert_eq!(sem.waiters(), 0);
@@ -523,8 +523,8 @@ macro_rules! both_types {
             async fn a_woken_waiter_dropped_before_it_is_polled_passes_the_permit_to_a_task() {
                 let sem = Arc::new(Sem::new(1));
                 let held = sem.try_acquire_owned().unwrap();
-                let mut first = Box::pin(sem.acquire());
-                assert!(poll_once(&mut first).is_none());
+                let mut first = task::spawn(sem.acquire());
+                assert_pending!(first.poll());
                 let next = spawn_acquirer(&sem);
                 eventually_async("both wait", || sem.waiters() == 2).await;
                 drop(held); // wakes one waiter: the first in line
@@ -541,8 +541,8 @@ macro_rules! both_types {
             fn a_woken_waiter_dropped_before_it_is_polled_passes_the_permit_to_a_thread() {
                 let sem = Arc::new(Sem::new(1));
                 let held = sem.try_acquire_owned().unwrap();
-                let mut first = Box::pin(sem.acquire());
-                assert!(poll_once(&mut first).is_none());
+                let mut first = task::spawn(sem.acquire());
+                assert_pending!(first.poll());
                 let next = spawn_blocking_acquirer(&sem);
                 eventually("both wait", || sem.waiters() == 2);
                 drop(held);
@@ -959,8 +959,8 @@ async fn semaphore_release_n_wakes_only_as_many_waiters_as_permits() {
 #[tokio::test]
 async fn semaphore_a_waiter_woken_by_release_and_dropped_passes_the_permit_on() {
     let sem = Arc::new(Semaphore::new(0));
-    let mut first = Box::pin(sem.acquire());
-    assert!(poll_once(&mut first).is_none());
+    let mut first = task::spawn(sem.acquire());
+    assert_pending!(first.poll());
     let next = tokio::spawn({
         let sem = Arc::clone(&sem);
         async move { sem.acquire_owned().await }
@@ -1011,28 +1011,30 @@ fn permits_dropped_back_to_back_are_handed_to_both_waiters_in_order() {
                 Box::new(plain.try_acquire().unwrap()) as Box<dyn Send>,
             )
         };
-        let (first, first_waker) = counting_waker();
-        let (second, second_waker) = counting_waker();
+        let (first_waker, first) = new_count_waker();
+        let mut first_cx = Context::from_waker(&first_waker);
+        let (second_waker, second) = new_count_waker();
+        let mut second_cx = Context::from_waker(&second_waker);
         let (mut waiter_1, mut waiter_2) = (
             acquiring(&plain, &capped, bounded),
             acquiring(&plain, &capped, bounded),
         );
-        assert!(poll_with(&mut waiter_1, &first_waker).is_pending());
-        assert!(poll_with(&mut waiter_2, &second_waker).is_pending());
+        assert!(waiter_1.poll_unpin(&mut first_cx).is_pending());
+        assert!(waiter_2.poll_unpin(&mut second_cx).is_pending());
         drop(first_permit);
-        assert_eq!(first.wakes(), 1, "bounded: {bounded}: the oldest is served");
+        assert_eq!(first.get(), 1, "bounded: {bounded}: the oldest is served");
         assert_eq!(
-            second.wakes(),
+            second.get(),
             0,
             "bounded: {bounded}: one permit, one waiter"
         );
         drop(second_permit);
         assert_eq!(
-            second.wakes(),
+            second.get(),
             1,
             "bounded: {bounded}: the second drop serves the second waiter directly"
         );
-        assert_eq!(first.wakes(), 1, "bounded: {bounded}");
+        assert_eq!(first.get(), 1, "bounded: {bounded}");
         // Both permits went to the waiters, none to the count.
         let (available, waiters) = if bounded {
             (capped.available_permits(), capped.waiters())
@@ -1041,10 +1043,10 @@ fn permits_dropped_back_to_back_are_handed_to_both_waiters_in_order() {
         };
         assert_eq!((available, waiters), (0, 0), "bounded: {bounded}");
         // Either may run first.
-        let Poll::Ready(_kept_2) = poll_with(&mut waiter_2, &second_waker) else {
+        let Poll::Ready(_kept_2) = waiter_2.poll_unpin(&mut second_cx) else {
             panic!("bounded: {bounded}: the second waiter was handed a permit");
         };
-        let Poll::Ready(_kept_1) = poll_with(&mut waiter_1, &first_waker) else {
+        let Poll::Ready(_kept_1) = waiter_1.poll_unpin(&mut first_cx) else {
             panic!("bounded: {bounded}: the first waiter was handed a permit");
         };
     }
@@ -1062,28 +1064,29 @@ fn waiters_get_permits_in_the_order_they_queued() {
         } else {
             Box::new(plain.try_acquire().unwrap()) as Box<dyn Send>
         });
-        let wakers: Vec<_> = (0..3).map(|_| counting_waker()).collect();
+        let (wakers, counts): (Vec<_>, Vec<_>) = (0..3).map(|_| new_count_waker()).unzip();
+        let mut cxs: Vec<_> = wakers.iter().map(Context::from_waker).collect();
         let mut waiters: Vec<_> = (0..3)
             .map(|_| acquiring(&plain, &capped, bounded))
             .collect();
-        for (waiter, (_, waker)) in waiters.iter_mut().zip(&wakers) {
-            assert!(poll_with(waiter, waker).is_pending());
+        for (waiter, cx) in waiters.iter_mut().zip(&mut cxs) {
+            assert!(waiter.poll_unpin(cx).is_pending());
         }
         for turn in 0..3 {
             // Later waiters polled again (a spurious poll) stay behind.
             for later in turn + 1..3 {
-                assert!(poll_with(&mut waiters[later], &wakers[later].1).is_pending());
+                assert!(waiters[later].poll_unpin(&mut cxs[later]).is_pending());
             }
             drop(held.take());
-            for (i, (count, _)) in wakers.iter().enumerate() {
+            for (i, count) in counts.iter().enumerate() {
                 let expected = usize::from(i <= turn);
                 assert_eq!(
-                    count.wakes(),
+                    count.get(),
                     expected,
                     "bounded: {bounded}: turn {turn}: waiter {i}"
                 );
             }
-            let Poll::Ready(permit) = poll_with(&mut waiters[turn], &wakers[turn].1) else {
+            let Poll::Ready(permit) = waiters[turn].poll_unpin(&mut cxs[turn]) else {
                 panic!("bounded: {bounded}: waiter {turn} was handed the permit");
             };
             held = Some(permit);
@@ -1104,11 +1107,12 @@ fn waiters_get_permits_in_the_order_they_queued() {
 fn a_newcomer_cannot_take_a_just_released_permit_while_waiters_are_queued() {
     let sem = Arc::new(Semaphore::new(1));
     let held = sem.try_acquire().unwrap();
-    let (woken, waker) = counting_waker();
+    let (waker, woken) = new_count_waker();
+    let mut cx = Context::from_waker(&waker);
     let mut queued = Box::pin(sem.acquire());
-    assert!(poll_with(&mut queued, &waker).is_pending());
+    assert_pending!(queued.poll_unpin(&mut cx));
     drop(held);
-    assert_eq!(woken.wakes(), 1);
+    assert_eq!(woken.get(), 1);
     assert!(sem.try_acquire().is_none(), "the permit was handed over");
     assert!(sem.try_acquire_owned().is_none());
     assert!(
@@ -1117,7 +1121,7 @@ fn a_newcomer_cannot_take_a_just_released_permit_while_waiters_are_queued() {
     );
     assert_eq!(sem.available_permits(), 0);
     assert_eq!(sem.waiters(), 0, "the served waiter is no longer queued");
-    let Poll::Ready(permit) = poll_with(&mut queued, &waker) else {
+    let Poll::Ready(permit) = queued.poll_unpin(&mut cx) else {
         panic!("the queued waiter was handed the permit");
     };
     drop(permit);
@@ -1127,12 +1131,12 @@ fn a_newcomer_cannot_take_a_just_released_permit_while_waiters_are_queued() {
     // the rest are free for newcomers.
     let sem = Semaphore::new(0);
     let mut queued = Box::pin(sem.acquire());
-    assert!(poll_with(&mut queued, &waker).is_pending());
+    assert_pending!(queued.poll_unpin(&mut cx));
     sem.release();
     assert!(sem.try_acquire().is_none());
     sem.release();
     let newcomer = sem.try_acquire().expect("nobody is queued any more");
-    assert!(poll_with(&mut queued, &waker).is_ready());
+    drop(assert_ready!(queued.poll_unpin(&mut cx)));
     drop(newcomer);
 }
 
@@ -1148,21 +1152,19 @@ fn a_granted_future_that_is_dropped_passes_the_permit_to_the_next_waiter() {
         } else {
             Box::new(plain.try_acquire().unwrap()) as Box<dyn Send>
         };
-        let (first, first_waker) = counting_waker();
-        let (second, second_waker) = counting_waker();
+        let (first_waker, first) = new_count_waker();
+        let mut first_cx = Context::from_waker(&first_waker);
+        let (second_waker, second) = new_count_waker();
+        let mut second_cx = Context::from_waker(&second_waker);
         let mut waiter_1 = acquiring(&plain, &capped, bounded);
         let mut waiter_2 = acquiring(&plain, &capped, bounded);
-        assert!(poll_with(&mut waiter_1, &first_waker).is_pending());
-        assert!(poll_with(&mut waiter_2, &second_waker).is_pending());
+        assert!(waiter_1.poll_unpin(&mut first_cx).is_pending());
+        assert!(waiter_2.poll_unpin(&mut second_cx).is_pending());
         drop(held);
-        assert_eq!(
-            (first.wakes(), second.wakes()),
-            (1, 0),
-            "bounded: {bounded}"
-        );
+        assert_eq!((first.get(), second.get()), (1, 0), "bounded: {bounded}");
         drop(waiter_1); // granted, never polled again
-        assert_eq!(second.wakes(), 1, "bounded: {bounded}: the permit moved on");
-        let Poll::Ready(permit) = poll_with(&mut waiter_2, &second_waker) else {
+        assert_eq!(second.get(), 1, "bounded: {bounded}: the permit moved on");
+        let Poll::Ready(permit) = waiter_2.poll_unpin(&mut second_cx) else {
             panic!("bounded: {bounded}: the next waiter got the passed-on permit");
         };
         let available = || {
@@ -1184,7 +1186,7 @@ fn a_granted_future_that_is_dropped_passes_the_permit_to_the_next_waiter() {
             Box::new(plain.try_acquire().unwrap()) as Box<dyn Send>
         };
         let mut waiter = acquiring(&plain, &capped, bounded);
-        assert!(poll_with(&mut waiter, &first_waker).is_pending());
+        assert!(waiter.poll_unpin(&mut first_cx).is_pending());
         drop(held);
         assert_eq!(available(), 0, "bounded: {bounded}: handed to the waiter");
         drop(waiter);
@@ -1197,21 +1199,23 @@ fn a_granted_future_that_is_dropped_passes_the_permit_to_the_next_waiter() {
 #[test]
 fn release_n_serves_the_waiters_and_counts_the_rest() {
     let sem = Semaphore::new(0);
-    let (first, first_waker) = counting_waker();
-    let (second, second_waker) = counting_waker();
+    let (first_waker, first) = new_count_waker();
+    let mut first_cx = Context::from_waker(&first_waker);
+    let (second_waker, second) = new_count_waker();
+    let mut second_cx = Context::from_waker(&second_waker);
     let mut waiter_1 = Box::pin(sem.acquire());
     let mut waiter_2 = Box::pin(sem.acquire());
-    assert!(poll_with(&mut waiter_1, &first_waker).is_pending());
-    assert!(poll_with(&mut waiter_2, &second_waker).is_pending());
+    assert_pending!(waiter_1.poll_unpin(&mut first_cx));
+    assert_pending!(waiter_2.poll_unpin(&mut second_cx));
     assert_eq!(sem.waiters(), 2);
     sem.release_n(3);
-    assert_eq!((first.wakes(), second.wakes()), (1, 1));
+    assert_eq!((first.get(), second.get()), (1, 1));
     assert_eq!(sem.waiters(), 0);
     assert_eq!(sem.available_permits(), 1, "the third permit is free");
-    let Poll::Ready(permit_1) = poll_with(&mut waiter_1, &first_waker) else {
+    let Poll::Ready(permit_1) = waiter_1.poll_unpin(&mut first_cx) else {
         panic!("the first waiter was served");
     };
-    let Poll::Ready(permit_2) = poll_with(&mut waiter_2, &second_waker) else {
+    let Poll::Ready(permit_2) = waiter_2.poll_unpin(&mut second_cx) else {
         panic!("the second waiter was served");
     };
     let permit_3 = sem.try_acquire().expect("the free permit");
@@ -1574,4 +1578,168 @@ fn a_raw_release_beyond_max_permits_panics_and_changes_nothing() {
         .expect_err("releasing beyond MAX_PERMITS must panic");
     assert!(common::panic_message(panic).contains("overflow"));
     assert_eq!(sem.available_permits(), ambisync::MAX_PERMITS - 1);
+}
+
+// ---- acquire_many (weighted permits) --------------------------------------
+
+/// A waiter for many permits keeps its place: a later waiter for one does
+/// not overtake it, even while single permits come back one by one.
+#[test]
+fn a_waiter_for_many_permits_is_not_overtaken_by_later_waiters_for_one() {
+    let sem = Semaphore::new(0);
+    let (many_waker, flag_many) = new_count_waker();
+    let mut many_cx = Context::from_waker(&many_waker);
+    let (one_waker, flag_one) = new_count_waker();
+    let mut one_cx = Context::from_waker(&one_waker);
+    let mut many = Box::pin(sem.acquire_many(3));
+    let mut one = Box::pin(sem.acquire());
+    assert_pending!(many.poll_unpin(&mut many_cx));
+    assert_pending!(one.poll_unpin(&mut one_cx));
+    sem.release();
+    sem.release();
+    assert_pending!(one.poll_unpin(&mut one_cx), "overtook the head");
+    assert_eq!(sem.available_permits(), 2, "the permits wait for the head");
+    sem.release();
+    assert_eq!(flag_many.get(), 1);
+    let Poll::Ready(Ok(permits)) = many.poll_unpin(&mut many_cx) else {
+        panic!("the head got its three permits");
+    };
+    assert_eq!(permits.num_permits(), 3);
+    assert_eq!(flag_one.get(), 0);
+    drop(permits);
+    assert_eq!(flag_one.get(), 1, "the next in line is served");
+    let Poll::Ready(one) = one.poll_unpin(&mut one_cx) else {
+        panic!("the next in line got its permit");
+    };
+    assert_eq!(sem.available_permits(), 2);
+    drop(one);
+    assert_eq!(sem.available_permits(), 3);
+}
+
+#[test]
+fn more_permits_than_can_ever_be_free_is_an_immediate_error() {
+    let bounded = BoundedSemaphore::new(2);
+    let err = bounded.try_acquire_many(3).unwrap_err();
+    assert_eq!((err.requested, err.limit), (3, 2));
+    assert_eq!(
+        futures::executor::block_on(bounded.acquire_many(3)).unwrap_err(),
+        err
+    );
+    assert!(bounded.acquire_many_blocking(3).is_err());
+    assert!(
+        bounded
+            .acquire_many_timeout_blocking(3, Duration::MAX)
+            .is_err()
+    );
+    let sem = Semaphore::new(0);
+    assert!(sem.try_acquire_many(ambisync::MAX_PERMITS + 1).is_err());
+    assert!(
+        sem.try_acquire_many(ambisync::MAX_PERMITS)
+            .unwrap()
+            .is_none(),
+        "MAX_PERMITS may become free"
+    );
+    assert_eq!(bounded.waiters() + sem.waiters(), 0, "nobody queued");
+}
+
+#[test]
+fn many_permits_dropped_after_their_grant_go_on_to_the_next_waiter() {
+    let sem = Semaphore::new(0);
+    let (waker, flag) = new_count_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut first = Box::pin(sem.acquire_many(2));
+    let mut second = Box::pin(sem.acquire_many(2));
+    assert_pending!(first.poll_unpin(&mut cx));
+    assert_pending!(second.poll_unpin(&mut cx));
+    sem.release_n(2);
+    assert!(flag.get() >= 1);
+    drop(first); // granted two permits, never saw them
+    let Poll::Ready(Ok(permits)) = second.poll_unpin(&mut cx) else {
+        panic!("the two permits went on to the second waiter");
+    };
+    assert_eq!(permits.num_permits(), 2);
+    drop(permits);
+    assert_eq!(sem.available_permits(), 2);
+}
+
+#[test]
+fn a_bounded_semaphore_keeps_its_bound_exact_with_many_permits() {
+    let sem = BoundedSemaphore::new(4);
+    let three = sem.try_acquire_many(3).unwrap().unwrap();
+    three.forget();
+    assert_eq!(sem.available_permits(), 1);
+    for _ in 0..3 {
+        sem.release().unwrap();
+    }
+    assert!(sem.release().is_err(), "never above the bound");
+    assert_eq!(sem.available_permits(), 4);
+    let owned = Arc::new(BoundedSemaphore::new(2));
+    let both = owned.try_acquire_many_owned(2).unwrap().unwrap();
+    assert!(owned.release().is_err());
+    drop(both);
+    assert_eq!(owned.available_permits(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_and_threads_asking_for_many_permits_never_exceed_the_count() {
+    const PERMITS: usize = 5;
+    let sem = Arc::new(Semaphore::new(PERMITS));
+    let held = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let take = |n: usize, held: &AtomicUsize, most: &AtomicUsize| {
+        let now = held.fetch_add(n, Ordering::SeqCst) + n;
+        most.fetch_max(now, Ordering::SeqCst);
+        std::hint::spin_loop();
+        held.fetch_sub(n, Ordering::SeqCst);
+    };
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let (sem, held, most) = (Arc::clone(&sem), Arc::clone(&held), Arc::clone(&most));
+            tokio::spawn(async move {
+                for round in 0..300 {
+                    let n = 1 + (i + round) % 3;
+                    let permits = sem.acquire_many(n).await.unwrap();
+                    take(n, &held, &most);
+                    drop(permits);
+                }
+            })
+        })
+        .collect();
+    let threads: Vec<_> = (0..2)
+        .map(|i| {
+            let (sem, held, most) = (Arc::clone(&sem), Arc::clone(&held), Arc::clone(&most));
+            std::thread::spawn(move || {
+                for round in 0..300 {
+                    let n = 1 + (i + round) % PERMITS;
+                    let permits = sem.acquire_many_blocking(n).unwrap();
+                    take(n, &held, &most);
+                    drop(permits);
+                }
+            })
+        })
+        .collect();
+    tasks_done("after 300 rounds", tasks).await;
+    for thread in threads {
+        join_thread("thread taking many permits", thread).await;
+    }
+    assert!(most.load(Ordering::SeqCst) <= PERMITS);
+    assert_eq!(sem.available_permits(), PERMITS);
+    assert_eq!(sem.waiters(), 0);
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test]
+async fn acquire_many_timeout_gives_up_and_leaves_the_line() {
+    let sem = Arc::new(Semaphore::new(1));
+    assert!(sem.acquire_many_timeout(2, SHORT).await.unwrap().is_none());
+    assert!(
+        sem.acquire_many_owned_timeout(2, SHORT)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(sem.waiters(), 0);
+    assert_eq!(sem.available_permits(), 1);
+    let one = sem.acquire_many_owned(1).await.unwrap();
+    assert_eq!(one.num_permits(), 1);
 }

@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ambisync::{Event, Timer};
+use ambisync::{Event, Timer, TimerOutcome};
 
-use common::{LIMIT, eventually, eventually_async, join_within, panic_message, poll_once, within};
+use common::{LIMIT, eventually, eventually_async, join_within, panic_message, within};
+use tokio_test::{assert_pending, assert_ready_eq, task};
 
 /// A delay long enough that a test is over before it ends.
 const FOREVER: Duration = Duration::from_secs(3600);
@@ -197,14 +198,11 @@ fn cancel_wakes_a_waiting_joiner_with_none() {
 #[tokio::test]
 async fn cancel_wakes_a_pending_join_future_with_none() {
     let timer = Timer::after(FOREVER, async { 1 });
-    let mut join = Box::pin(timer.join());
-    assert_eq!(poll_once(&mut join), None, "the call has not run");
+    let mut join = task::spawn(timer.join());
+    assert_pending!(join.poll(), "the call has not run");
     assert!(timer.cancel());
-    assert_eq!(
-        poll_once(&mut join),
-        Some(None),
-        "cancel must wake the joiner"
-    );
+    assert!(join.is_woken(), "cancel must wake the joiner");
+    assert_ready_eq!(join.poll(), None, "cancel must wake the joiner");
 }
 
 // ---------------------------------------------------------------------------
@@ -522,4 +520,67 @@ fn timer_is_send_and_sync_and_debug_shows_its_stage() {
     let done = Timer::after_blocking(Duration::from_millis(1), || 1);
     eventually("the call finishes", || done.is_finished());
     assert!(format!("{done:?}").contains("finished"), "{done:?}");
+}
+
+// ---- Python's Timer(t, f) on tokio, and outcomes ---------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_fn_calls_a_plain_function_that_may_block() {
+    let timer = Timer::after_fn(Duration::from_millis(1), || {
+        // Blocking is fine: the call runs on tokio's blocking pool.
+        std::thread::sleep(Duration::from_millis(5));
+        "done"
+    });
+    assert_eq!(within("after_fn", timer.join()).await, Some("done"));
+    let cancelled = Timer::after_fn(Duration::from_secs(3600), || "never");
+    assert!(cancelled.cancel());
+    assert_eq!(
+        within("cancelled after_fn", cancelled.outcome()).await,
+        TimerOutcome::Cancelled
+    );
+}
+
+#[tokio::test]
+async fn outcome_tells_cancelled_from_already_joined() {
+    let timer = Timer::after(Duration::ZERO, async { 5 });
+    assert_eq!(
+        within("first", timer.outcome()).await,
+        TimerOutcome::Finished(5)
+    );
+    assert_eq!(within("second", timer.join()).await, None);
+    assert_eq!(timer.try_outcome(), Some(TimerOutcome::AlreadyJoined));
+    let cancelled = Timer::after(Duration::from_secs(3600), async { 5 });
+    assert_eq!(cancelled.try_outcome(), None, "still waiting");
+    cancelled.cancel();
+    assert_eq!(cancelled.try_outcome(), Some(TimerOutcome::Cancelled));
+    assert_eq!(
+        cancelled.outcome_timeout(LIMIT).await,
+        Some(TimerOutcome::Cancelled)
+    );
+}
+
+#[test]
+fn a_runtime_shutdown_during_the_call_is_reported_as_aborted() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Arc::new(ambisync::Event::new());
+    let timer = runtime.block_on({
+        let started = Arc::clone(&started);
+        async move {
+            Timer::after(Duration::ZERO, async move {
+                started.set();
+                std::future::pending::<()>().await
+            })
+        }
+    });
+    assert!(started.wait_timeout_blocking(LIMIT), "the call began");
+    runtime.shutdown_timeout(LIMIT);
+    assert_eq!(
+        timer.outcome_timeout_blocking(LIMIT),
+        Some(TimerOutcome::Aborted)
+    );
+    assert_eq!(timer.join_blocking(), None);
 }

@@ -5,19 +5,21 @@
 
 use std::sync::Arc;
 
+use crate::lock::{Lock, LockGuard, OwnedLockGuard};
 use crate::rlock::owner::Owner;
-use crate::{Lock, LockGuard, OwnedLockGuard, RLock, RLockGuard};
+use crate::rlock::{RLock, RLockGuard};
 
 pub(crate) mod sealed {
     use std::ops::Deref;
 
-    use crate::lock::raw::AsRawLock;
+    use crate::lock::raw::RawLock;
+    use crate::wait::Part;
 
     /// Implemented by the guards a condition can wait with.
     pub trait Sealed: Sized + Unpin {
         /// What a wait keeps of the guard while the lock is released: the
         /// lock, by reference or `Arc`.
-        type Handle: Deref<Target: AsRawLock> + Unpin;
+        type Handle: Deref<Target: Part<RawLock>> + Unpin;
         /// How many levels the guard's owner holds (1 but for an `RLock`).
         fn levels(&self) -> usize {
             1

@@ -11,6 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use guards::ConditionGuard;
+use guards::sealed;
 use op::{CondWait, CondWaitFor};
 
 #[cfg(feature = "tokio")]
@@ -68,26 +69,19 @@ pub struct Condition {
 }
 
 impl Condition {
-    /// Creates a condition with no waiters.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let cond = ambisync::Condition::new();
-    /// assert_eq!(cond.notify_all(), 0);
-    /// ```
-    #[cfg(not(ambisync_loom))]
-    pub const fn new() -> Condition {
-        Condition {
-            waiters: LazyList::new(),
-        }
-    }
-
-    /// Creates a condition with no waiters (loom's model tests).
-    #[cfg(ambisync_loom)]
-    pub fn new() -> Condition {
-        Condition {
-            waiters: LazyList::new(),
+    crate::wait::const_unless_loom! {
+        /// Creates a condition with no waiters.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let cond = ambisync::Condition::new();
+        /// assert_eq!(cond.notify_all(), 0);
+        /// ```
+        pub fn new() -> Condition {
+            Condition {
+                waiters: LazyList::new(),
+            }
         }
     }
 
@@ -137,7 +131,7 @@ impl Condition {
     #[track_caller]
     pub fn wait<G: ConditionGuard>(&self, guard: G) -> impl Future<Output = G> {
         refuse_nested_levels(&guard, "wait");
-        let waiting = Waiting::new(CondWait::new(self, guard));
+        let waiting = Waiting::new(CondWait::new(self, guard, Some("wait")));
         async move { waiting.await.0 }
     }
 
@@ -173,7 +167,7 @@ impl Condition {
         timeout: Duration,
     ) -> impl Future<Output = (G, bool)> {
         refuse_nested_levels(&guard, "wait_timeout");
-        let waiting = Timed::new(CondWait::new(self, guard), timeout);
+        let waiting = Timed::new(CondWait::new(self, guard, Some("wait_timeout")), timeout);
         async move { waiting.await.expect(RELOCKS) }
     }
 
@@ -205,7 +199,7 @@ impl Condition {
         predicate: impl FnMut(&mut G) -> bool,
     ) -> impl Future<Output = G> {
         refuse_nested_levels(&guard, "wait_for");
-        let waiting = Waiting::new(CondWaitFor::new(self, guard, predicate));
+        let waiting = Waiting::new(CondWaitFor::new(self, guard, predicate, Some("wait_for")));
         async move { waiting.await.0 }
     }
 
@@ -245,7 +239,10 @@ impl Condition {
         predicate: impl FnMut(&mut G) -> bool,
     ) -> impl Future<Output = (G, bool)> {
         refuse_nested_levels(&guard, "wait_for_timeout");
-        let waiting = Timed::new(CondWaitFor::new(self, guard, predicate), timeout);
+        let waiting = Timed::new(
+            CondWaitFor::new(self, guard, predicate, Some("wait_for_timeout")),
+            timeout,
+        );
         async move { waiting.await.expect(RELOCKS) }
     }
 
@@ -279,7 +276,7 @@ impl Condition {
     /// ```
     #[track_caller]
     pub fn wait_blocking<G: ConditionGuard>(&self, guard: G) -> G {
-        block_on_untimed(CondWait::new(self, guard), "wait_blocking").0
+        block_on_untimed(CondWait::new(self, guard, None), "wait_blocking").0
     }
 
     /// [`wait_timeout`](Condition::wait_timeout), blocking the thread; needs
@@ -305,7 +302,7 @@ impl Condition {
         timeout: Duration,
     ) -> (G, bool) {
         block_on(
-            CondWait::new(self, guard),
+            CondWait::new(self, guard, None),
             deadline_after(timeout),
             "wait_timeout_blocking",
         )
@@ -333,7 +330,7 @@ impl Condition {
         predicate: impl FnMut(&mut G) -> bool,
     ) -> G {
         block_on_untimed(
-            CondWaitFor::new(self, guard, predicate),
+            CondWaitFor::new(self, guard, predicate, None),
             "wait_for_blocking",
         )
         .0
@@ -364,7 +361,7 @@ impl Condition {
         predicate: impl FnMut(&mut G) -> bool,
     ) -> (G, bool) {
         block_on(
-            CondWaitFor::new(self, guard, predicate),
+            CondWaitFor::new(self, guard, predicate, None),
             deadline_after(timeout),
             "wait_for_timeout_blocking",
         )
@@ -432,12 +429,13 @@ impl Condition {
 const RELOCKS: &str = "a condition wait takes the lock back before it returns";
 
 /// Refuses an async wait with a guard whose owner holds more levels of an
-/// `RLock` than that guard: a wait releases them all, and if its future were
+/// `RLock` than that guard (when the form is called, and again when the
+/// wait releases the lock at its first poll): a wait releases them all, and if its future were
 /// dropped (cancelled, timed out) before they were taken back, the outer
 /// guards would be left without the lock. The blocking forms cannot be
 /// cancelled half-way and accept such guards.
 #[track_caller]
-fn refuse_nested_levels<G: ConditionGuard>(guard: &G, method: &str) {
+fn refuse_nested_levels<G: sealed::Sealed>(guard: &G, method: &str) {
     let levels = guard.levels();
     if levels > 1 {
         panic!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::Condition;
 use super::guards::sealed::Sealed;
-use crate::lock::raw::LockOp;
+use crate::lock::raw::{LockOp, lock_op};
 use crate::wait::{Ticket, WaitOp, Wakeup};
 
 /// One wait: release the lock, wait in the condition's line for a
@@ -19,6 +19,9 @@ use crate::wait::{Ticket, WaitOp, Wakeup};
 pub(crate) struct CondWait<'c, G: Sealed> {
     cond: &'c Condition,
     stage: Stage<G>,
+    /// For an async form: its name, to refuse (panic) when the guard's owner
+    /// holds outer levels at the moment the lock is released.
+    refuse_nested: Option<&'static str>,
     notified: bool,
     /// Holds a notification it has not turned into a returned guard yet.
     holds_notification: bool,
@@ -42,10 +45,14 @@ enum Stage<G: Sealed> {
 }
 
 impl<'c, G: Sealed> CondWait<'c, G> {
-    pub(crate) fn new(cond: &'c Condition, guard: G) -> Self {
+    /// A wait that releases every level of an `RLock` (the blocking forms:
+    /// they cannot be cancelled half-way); with `refuse_nested`, an async
+    /// form's name, it refuses outer levels instead.
+    pub(crate) fn new(cond: &'c Condition, guard: G, refuse_nested: Option<&'static str>) -> Self {
         CondWait {
             cond,
             stage: Stage::Locked(guard),
+            refuse_nested,
             notified: false,
             holds_notification: false,
         }
@@ -67,7 +74,12 @@ impl<G: Sealed> WaitOp for CondWait<'_, G> {
     fn poll_op(&mut self, wakeup: Wakeup<'_>) -> Poll<(G, bool)> {
         loop {
             match &mut self.stage {
-                Stage::Locked(_) => {
+                Stage::Locked(guard) => {
+                    // Checked here, where the levels are released: a level
+                    // taken after the call but before this poll counts too.
+                    if let Some(method) = self.refuse_nested {
+                        super::refuse_nested_levels(guard, method);
+                    }
                     // In line before the lock is released: a notifier that
                     // takes the lock after us finds us there.
                     let ticket = self.cond.list().enqueue(wakeup);
@@ -77,16 +89,14 @@ impl<G: Sealed> WaitOp for CondWait<'_, G> {
                     };
                     let (handle, levels) = guard.unlock();
                     self.stage = Stage::Waiting {
-                        relock: LockOp::new(handle),
+                        relock: lock_op(handle),
                         levels,
                         ticket,
                     };
                 }
                 Stage::Waiting { ticket, .. } => {
                     let (list, ticket) = (self.cond.list(), *ticket);
-                    let notified = list.is_notified(ticket)
-                        || matches!(wakeup, Wakeup::Task(waker) if list.update(ticket, waker));
-                    if !notified {
+                    if !list.poll_ticket(ticket, wakeup) {
                         return Poll::Pending;
                     }
                     self.notified = true;
@@ -154,6 +164,7 @@ impl<G: Sealed> Drop for CondWait<'_, G> {
 /// predicate's last value.
 pub(crate) struct CondWaitFor<'c, G: Sealed, P> {
     cond: &'c Condition,
+    refuse_nested: Option<&'static str>,
     guard: Option<G>,
     wait: Option<CondWait<'c, G>>,
     predicate: P,
@@ -165,9 +176,15 @@ pub(crate) struct CondWaitFor<'c, G: Sealed, P> {
 impl<G: Sealed, P> Unpin for CondWaitFor<'_, G, P> {}
 
 impl<'c, G: Sealed, P: FnMut(&mut G) -> bool> CondWaitFor<'c, G, P> {
-    pub(crate) fn new(cond: &'c Condition, guard: G, predicate: P) -> Self {
+    pub(crate) fn new(
+        cond: &'c Condition,
+        guard: G,
+        predicate: P,
+        refuse_nested: Option<&'static str>,
+    ) -> Self {
         CondWaitFor {
             cond,
+            refuse_nested,
             guard: Some(guard),
             wait: None,
             predicate,
@@ -196,7 +213,7 @@ impl<G: Sealed, P: FnMut(&mut G) -> bool> WaitOp for CondWaitFor<'_, G, P> {
             if self.expired {
                 return Poll::Ready((guard, false));
             }
-            self.wait = Some(CondWait::new(self.cond, guard));
+            self.wait = Some(CondWait::new(self.cond, guard, self.refuse_nested));
         }
     }
 

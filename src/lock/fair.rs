@@ -1,11 +1,12 @@
 //! Eventually fair waiting: newcomers may barge (fast under contention), but a
 //! waiter that has waited too long reserves the next free turn for itself.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::raw::{LOCKED, STARVING, WAITER, take_if_clear};
+use super::state::{LOCKED, STARVING, WAITER, take_if_clear};
 use crate::wait::WaitList;
+use crate::wait::sync::AtomicUsize;
 
 /// How long a waiter lets newcomers barge in before it claims its turn.
 pub(crate) const STARVATION: Duration = Duration::from_micros(500);
@@ -45,7 +46,7 @@ impl FairWaiter {
         if self.failures % 2 == 1 {
             let now = Instant::now();
             let since = *self.since.get_or_insert(now);
-            if now.duration_since(since) >= STARVATION
+            if waited_too_long(now.duration_since(since), self.failures)
                 && state.fetch_or(STARVING, Ordering::AcqRel) & STARVING == 0
             {
                 self.starving = true;
@@ -60,6 +61,11 @@ impl FairWaiter {
         false
     }
 
+    /// Whether this waiter owns the starvation flag: the next turn is its own.
+    pub(crate) fn is_starving(&self) -> bool {
+        self.starving
+    }
+
     /// The waiting call ended without the lock (cancelled, timed out): gives
     /// the flag up if it owns it, and wakes a waiter if the lock is free.
     pub(crate) fn give_up(&mut self, state: &AtomicUsize, list: &WaitList) {
@@ -70,4 +76,19 @@ impl FairWaiter {
             }
         }
     }
+}
+
+/// Whether a waiting call that has failed `failures` times over `waited` has
+/// waited too long.
+#[cfg(not(ambisync_loom))]
+fn waited_too_long(waited: Duration, _failures: u32) -> bool {
+    waited >= STARVATION
+}
+
+/// loom replays each execution and needs the same choices every time, which a
+/// real clock does not give: in the model tests the test decides, by a count
+/// of failed attempts (`ambisync::model::starve_after`).
+#[cfg(ambisync_loom)]
+fn waited_too_long(_waited: Duration, failures: u32) -> bool {
+    crate::model::starves(failures)
 }

@@ -9,6 +9,8 @@ use super::Lock;
 
 /// Access to a [`Lock`]'s value; unlocks when dropped.
 ///
+/// # Examples
+///
 /// ```
 /// let lock = ambisync::Lock::new(String::new());
 /// let mut guard = lock.lock_blocking();
@@ -66,6 +68,8 @@ impl<T: fmt::Debug> fmt::Debug for LockGuard<'_, T> {
 
 /// A [`LockGuard`] that owns an `Arc` of its lock, so it is `'static` and can
 /// move into spawned tasks and threads.
+///
+/// # Examples
 ///
 /// ```
 /// use std::sync::Arc;

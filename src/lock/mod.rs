@@ -3,6 +3,7 @@
 mod fair;
 mod guard;
 pub(crate) mod raw;
+mod state;
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use guard::{LockGuard, OwnedLockGuard};
-use raw::{AsRawLock, LockOp, RawLock};
+use raw::{RawLock, lock_op};
 
 use crate::error::ReleaseError;
 #[cfg(feature = "tokio")]
@@ -62,36 +63,27 @@ unsafe impl<T: Send> Send for Lock<T> {}
 // SAFETY: see above.
 unsafe impl<T: Send> Sync for Lock<T> {}
 
-impl<T> AsRawLock for Lock<T> {
-    fn raw_lock(&self) -> &RawLock {
+impl<T> crate::wait::Part<RawLock> for Lock<T> {
+    fn part(&self) -> &RawLock {
         &self.raw
     }
 }
 
 impl<T> Lock<T> {
-    /// Creates an unlocked lock holding `value`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let lock = ambisync::Lock::new(vec![1, 2]);
-    /// assert!(!lock.is_locked());
-    /// ```
-    #[cfg(not(ambisync_loom))]
-    pub const fn new(value: T) -> Lock<T> {
-        Lock {
-            raw: RawLock::new(),
-            value: UnsafeCell::new(value),
-        }
-    }
-
-    /// Creates an unlocked lock holding `value` (loom's atomics have no
-    /// `const` constructor).
-    #[cfg(ambisync_loom)]
-    pub fn new(value: T) -> Lock<T> {
-        Lock {
-            raw: RawLock::new(),
-            value: UnsafeCell::new(value),
+    crate::wait::const_unless_loom! {
+        /// Creates an unlocked lock holding `value`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let lock = ambisync::Lock::new(vec![1, 2]);
+        /// assert!(!lock.is_locked());
+        /// ```
+        pub fn new(value: T) -> Lock<T> {
+            Lock {
+                raw: RawLock::new(),
+                value: UnsafeCell::new(value),
+            }
         }
     }
 
@@ -116,13 +108,13 @@ impl<T> Lock<T> {
     }
 
     fn lock_op(&self) -> impl crate::wait::WaitOp<Output = LockGuard<'_, T>> {
-        Map::new(LockOp::new(self), |lock| lock.guard())
+        Map::new(lock_op(self), |lock| lock.guard())
     }
 
     fn owned_lock_op(
         self: &Arc<Self>,
     ) -> impl crate::wait::WaitOp<Output = OwnedLockGuard<T>> + use<T> {
-        Map::new(LockOp::new(Arc::clone(self)), OwnedLockGuard::adopt)
+        Map::new(lock_op(Arc::clone(self)), OwnedLockGuard::adopt)
     }
 
     /// A guard for the lock the caller has just taken.
@@ -418,7 +410,7 @@ impl Lock<()> {
     }
 
     fn acquire_op(&self) -> impl crate::wait::WaitOp<Output = ()> {
-        Map::new(LockOp::new(self), |_| ())
+        Map::new(lock_op(self), |_| ())
     }
 
     /// Acquires the lock if it is free; `true` when it did.

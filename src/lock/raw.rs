@@ -3,20 +3,15 @@
 //! built on.
 
 use std::ops::Deref;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Duration;
 
 use super::fair::{FairWaiter, STARVATION};
+use super::state::{LOCKED, STARVING, WAITER, take_if_clear};
 use crate::error::ReleaseError;
-use crate::wait::{LazyList, Ticket, WaitList, WaitOp, Wakeup};
-
-/// Bit 0 of the state: somebody holds the lock.
-pub(super) const LOCKED: usize = 1;
-/// Bit 1: a waiter has waited too long; newcomers stop barging until it got in.
-pub(super) const STARVING: usize = 2;
-/// The rest of the state counts waiting calls, in units of this.
-pub(super) const WAITER: usize = 4;
+use crate::wait::sync::AtomicUsize;
+use crate::wait::{Handed, Held, LazyList, Part, Ticket, WaitList, Wakeup};
 
 /// A lock without a value: one state word (the locked bit, the starvation
 /// flag and the number of waiting calls) and the line they wait in.
@@ -33,20 +28,12 @@ pub struct RawLock {
 }
 
 impl RawLock {
-    #[cfg(not(ambisync_loom))]
-    pub(crate) const fn new() -> RawLock {
-        RawLock {
-            state: AtomicUsize::new(0),
-            waiters: LazyList::new(),
-        }
-    }
-
-    /// loom's atomics have no `const` constructor.
-    #[cfg(ambisync_loom)]
-    pub(crate) fn new() -> RawLock {
-        RawLock {
-            state: AtomicUsize::new(0),
-            waiters: LazyList::new(),
+    crate::wait::const_unless_loom! {
+        pub(crate) fn new() -> RawLock {
+            RawLock {
+                state: AtomicUsize::new(0),
+                waiters: LazyList::new(),
+            }
         }
     }
 
@@ -138,31 +125,14 @@ impl std::fmt::Debug for RawLock {
     }
 }
 
-/// Sets `LOCKED` in `state` if none of the `must_be_clear` bits is set, and
-/// clears the `also_clear` bits with it. The first try assumes an idle lock.
-#[inline]
-pub(super) fn take_if_clear(state: &AtomicUsize, must_be_clear: usize, also_clear: usize) -> bool {
-    let mut now = match state.compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed) {
-        Ok(_) => return true,
-        Err(now) => now,
-    };
-    while now & must_be_clear == 0 {
-        match state.compare_exchange_weak(
-            now,
-            (now | LOCKED) & !also_clear,
-            Ordering::Acquire,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => return true,
-            Err(actual) => now = actual,
-        }
-    }
-    false
-}
-
 /// Retries `attempt` a few times with a growing pause before a thread parks:
 /// a lock is often held for less time than parking and waking take.
 fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
+    // In the loom models the retries only repeat the try just made (nothing
+    // new to check) and multiply the interleavings to explore.
+    if cfg!(ambisync_loom) {
+        return false;
+    }
     for round in 0..4 {
         for _ in 0..(2 << round) {
             std::hint::spin_loop();
@@ -207,14 +177,12 @@ impl Default for RawLockWait {
     }
 }
 
-impl RawLockWait {
-    pub(crate) fn poll(&mut self, lock: &RawLock, wakeup: Wakeup<'_>) -> Poll<()> {
+impl Handed<RawLock> for RawLockWait {
+    fn poll(&mut self, lock: &RawLock, wakeup: Wakeup<'_>) -> Poll<()> {
         let list = match self.ticket {
             Some(ticket) => {
                 let list = lock.list();
-                let notified = list.is_notified(ticket)
-                    || matches!(wakeup, Wakeup::Task(waker) if list.update(ticket, waker));
-                if !notified {
+                if !list.poll_ticket(ticket, wakeup) {
                     return Poll::Pending;
                 }
                 self.ticket = None;
@@ -251,7 +219,7 @@ impl RawLockWait {
     }
 
     /// One last try at the deadline; `false` (and out of line) if it failed.
-    pub(crate) fn expire(&mut self, lock: &RawLock) -> bool {
+    fn expire(&mut self, lock: &RawLock) -> bool {
         if self.counted && self.fair.attempt(&lock.state, lock.list()) {
             if let Some(ticket) = self.ticket.take() {
                 let list = lock.list();
@@ -267,7 +235,7 @@ impl RawLockWait {
     }
 
     /// Gives up: leaves the line and the count, passing on what it held.
-    pub(crate) fn cancel(&mut self, lock: &RawLock) {
+    fn cancel(&mut self, lock: &RawLock) {
         if !self.counted {
             return;
         }
@@ -281,24 +249,31 @@ impl RawLockWait {
         self.fair.give_up(&lock.state, list);
     }
 
-    fn uncount(&mut self, lock: &RawLock) {
-        if std::mem::take(&mut self.counted) {
-            lock.state.fetch_sub(WAITER, Ordering::Release);
-        }
-    }
-
-    pub(crate) fn woken(&self, lock: &RawLock) -> bool {
+    fn woken(&self, lock: &RawLock) -> bool {
         self.ticket
             .is_none_or(|ticket| lock.list().is_notified(ticket))
     }
 
-    pub(crate) fn park_limit(&mut self) -> Option<Duration> {
+    fn park_limit(&mut self) -> Option<Duration> {
         if cfg!(ambisync_loom) {
             return None;
+        }
+        if self.fair.is_starving() {
+            // The lock is reserved for this thread and everybody else waits
+            // for it: look often, whether or not a wake-up finds it.
+            return Some(STARVATION);
         }
         let limit = self.recheck;
         self.recheck = (limit * 2).min(MAX_RECHECK);
         Some(limit)
+    }
+}
+
+impl RawLockWait {
+    fn uncount(&mut self, lock: &RawLock) {
+        if std::mem::take(&mut self.counted) {
+            lock.state.fetch_sub(WAITER, Ordering::Release);
+        }
     }
 }
 
@@ -320,70 +295,11 @@ fn pass_on(lock: &RawLock, list: &WaitList) {
     }
 }
 
-/// What holds a [`RawLock`]: a [`Lock`](crate::Lock) or an
-/// [`RLock`](crate::RLock).
-#[doc(hidden)] // public only as a bound of a sealed trait of `Condition`
-pub trait AsRawLock {
-    /// The lock.
-    fn raw_lock(&self) -> &RawLock;
-}
+/// Taking the lock behind `H` (a reference or an `Arc` of a `Lock`, an
+/// `RLock`): gives `H` back.
+pub(crate) type LockOp<H> = Held<H, RawLock, RawLockWait>;
 
-/// Taking the lock behind `H` (a reference or an `Arc`); gives `H` back.
-pub(crate) struct LockOp<H: Deref<Target: AsRawLock>> {
-    handle: Option<H>,
-    wait: RawLockWait,
-}
-
-impl<H: Deref<Target: AsRawLock>> LockOp<H> {
-    pub(crate) fn new(handle: H) -> Self {
-        LockOp {
-            handle: Some(handle),
-            wait: RawLockWait::default(),
-        }
-    }
-
-    fn raw(&self) -> &RawLock {
-        self.handle
-            .as_deref()
-            .expect("a lock operation polled after it completed")
-            .raw_lock()
-    }
-}
-
-impl<H: Deref<Target: AsRawLock> + Unpin> WaitOp for LockOp<H> {
-    type Output = H;
-
-    fn poll_op(&mut self, wakeup: Wakeup<'_>) -> Poll<H> {
-        let handle = self
-            .handle
-            .as_deref()
-            .expect("a lock operation polled after it completed");
-        std::task::ready!(self.wait.poll(handle.raw_lock(), wakeup));
-        Poll::Ready(self.handle.take().expect("checked above"))
-    }
-
-    fn expire(&mut self) -> Poll<Option<H>> {
-        let handle = self
-            .handle
-            .as_deref()
-            .expect("a lock operation expired after it completed");
-        let taken = self.wait.expire(handle.raw_lock());
-        Poll::Ready(if taken { self.handle.take() } else { None })
-    }
-
-    fn woken(&self) -> bool {
-        self.wait.woken(self.raw())
-    }
-
-    fn park_limit(&mut self) -> Option<Duration> {
-        self.wait.park_limit()
-    }
-}
-
-impl<H: Deref<Target: AsRawLock>> Drop for LockOp<H> {
-    fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            self.wait.cancel(handle.raw_lock());
-        }
-    }
+/// [`LockOp`] on `handle`.
+pub(crate) fn lock_op<H: Deref<Target: Part<RawLock>>>(handle: H) -> LockOp<H> {
+    Held::new(handle, RawLockWait::default())
 }

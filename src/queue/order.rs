@@ -10,6 +10,8 @@ mod sealed {
 /// The order in which a queue hands out its items: [`Fifo`], [`Lifo`] or
 /// [`Priority`]. Sealed: the three are all there is.
 ///
+/// # Examples
+///
 /// ```
 /// use ambisync::{OrderedQueue, Lifo};
 /// let stack: OrderedQueue<u8, Lifo> = OrderedQueue::unbounded();
@@ -40,6 +42,8 @@ pub trait QueueOrder<T>: sealed::Sealed {
 
 /// First in, first out (Python `queue.Queue`).
 ///
+/// # Examples
+///
 /// ```
 /// let queue = ambisync::Queue::unbounded();
 /// queue.try_put('a').unwrap();
@@ -51,6 +55,8 @@ pub struct Fifo;
 
 /// Last in, first out (Python `queue.LifoQueue`).
 ///
+/// # Examples
+///
 /// ```
 /// let stack = ambisync::LifoQueue::unbounded();
 /// stack.try_put('a').unwrap();
@@ -61,7 +67,10 @@ pub struct Fifo;
 pub struct Lifo;
 
 /// Smallest first (Python `queue.PriorityQueue`, `heapq` order); wrap items
-/// in [`std::cmp::Reverse`] for largest first.
+/// in [`std::cmp::Reverse`] for largest first. Equal items come out in the
+/// order they were put.
+///
+/// # Examples
 ///
 /// ```
 /// let queue = ambisync::PriorityQueue::unbounded();
@@ -112,22 +121,77 @@ impl<T> QueueOrder<T> for Lifo {
 }
 
 impl<T: Ord> QueueOrder<T> for Priority {
-    type Store = BinaryHeap<Reverse<T>>;
-    fn push(store: &mut BinaryHeap<Reverse<T>>, item: T) {
-        store.push(Reverse(item));
+    type Store = PriorityStore<T>;
+    fn push(store: &mut PriorityStore<T>, item: T) {
+        let seq = store.next_seq;
+        store.next_seq += 1;
+        store.heap.push(Reverse(Ranked { item, seq }));
     }
-    fn pop(store: &mut BinaryHeap<Reverse<T>>) -> Option<T> {
-        store.pop().map(|Reverse(item)| item)
+    fn pop(store: &mut PriorityStore<T>) -> Option<T> {
+        store.heap.pop().map(|Reverse(ranked)| ranked.item)
     }
-    fn len(store: &BinaryHeap<Reverse<T>>) -> usize {
-        store.len()
+    fn len(store: &PriorityStore<T>) -> usize {
+        store.heap.len()
     }
-    fn drain(store: &mut BinaryHeap<Reverse<T>>) -> Vec<T> {
-        std::mem::take(store)
+    fn drain(store: &mut PriorityStore<T>) -> Vec<T> {
+        std::mem::take(&mut store.heap)
             .into_sorted_vec()
             .into_iter()
             .rev()
-            .map(|Reverse(item)| item)
+            .map(|Reverse(ranked)| ranked.item)
             .collect()
     }
 }
+
+/// A priority queue's items: a min-heap of items ranked by value, then by
+/// the order they were put, so that equal items come out first in, first
+/// out (Python's heap-based `PriorityQueue` makes no such promise; entries
+/// usually carry a counter for it).
+#[doc(hidden)]
+pub struct PriorityStore<T> {
+    heap: BinaryHeap<Reverse<Ranked<T>>>,
+    next_seq: u64,
+}
+
+impl<T> std::fmt::Debug for PriorityStore<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PriorityStore")
+            .field("len", &self.heap.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Ord> Default for PriorityStore<T> {
+    fn default() -> Self {
+        PriorityStore {
+            heap: BinaryHeap::new(),
+            next_seq: 0,
+        }
+    }
+}
+
+/// An item and its place in the order of puts.
+struct Ranked<T> {
+    item: T,
+    seq: u64,
+}
+
+impl<T: Ord> Ord for Ranked<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.item.cmp(&other.item).then(self.seq.cmp(&other.seq))
+    }
+}
+
+impl<T: Ord> PartialOrd for Ranked<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T: Ord> PartialEq for Ranked<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl<T: Ord> Eq for Ranked<T> {}

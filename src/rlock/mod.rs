@@ -6,17 +6,19 @@ pub(crate) mod owner;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 pub use guard::{OwnedRLockGuard, RLockGuard};
-use op::RLockOp;
+use op::rlock_op;
 use owner::{NOBODY, Owner};
 
 use crate::error::ReleaseError;
-use crate::lock::raw::{AsRawLock, RawLock};
+use crate::lock::raw::RawLock;
+use crate::wait::Part;
 #[cfg(feature = "tokio")]
 use crate::wait::Timed;
+use crate::wait::sync::AtomicU64;
 use crate::wait::{Map, Waiting, block_on, block_on_untimed, deadline_after};
 
 /// One level held by a guard, in [`RLock::levels`].
@@ -106,40 +108,35 @@ pub struct RLock<T = ()> {
 // what `T: Send` allows. `get_mut` and `into_inner` need exclusive access.
 unsafe impl<T: Send> Sync for RLock<T> {}
 
-impl<T> AsRawLock for RLock<T> {
-    fn raw_lock(&self) -> &RawLock {
+impl<T> Part<RawLock> for RLock<T> {
+    fn part(&self) -> &RawLock {
         &self.raw
     }
 }
 
-impl<T> RLock<T> {
-    /// Creates an unlocked reentrant lock holding `value`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let lock = ambisync::RLock::new(5);
-    /// assert!(!lock.is_locked());
-    /// ```
-    #[cfg(not(ambisync_loom))]
-    pub const fn new(value: T) -> RLock<T> {
-        RLock {
-            raw: RawLock::new(),
-            owner: AtomicU64::new(NOBODY),
-            levels: AtomicU64::new(0),
-            value,
-        }
+impl<T> Part<RLock<T>> for RLock<T> {
+    fn part(&self) -> &RLock<T> {
+        self
     }
+}
 
-    /// Creates an unlocked reentrant lock holding `value` (loom's atomics
-    /// have no `const` constructor).
-    #[cfg(ambisync_loom)]
-    pub fn new(value: T) -> RLock<T> {
-        RLock {
-            raw: RawLock::new(),
-            owner: AtomicU64::new(NOBODY),
-            levels: AtomicU64::new(0),
-            value,
+impl<T> RLock<T> {
+    crate::wait::const_unless_loom! {
+        /// Creates an unlocked reentrant lock holding `value`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let lock = ambisync::RLock::new(5);
+        /// assert!(!lock.is_locked());
+        /// ```
+        pub fn new(value: T) -> RLock<T> {
+            RLock {
+                raw: RawLock::new(),
+                owner: AtomicU64::new(NOBODY),
+                levels: AtomicU64::new(0),
+                value,
+            }
         }
     }
 
@@ -169,14 +166,14 @@ impl<T> RLock<T> {
     }
 
     fn lock_op(&self) -> impl crate::wait::WaitOp<Output = RLockGuard<'_, T>> {
-        Map::new(RLockOp::new(self, GUARD_LEVEL), RLockGuard::adopt)
+        Map::new(rlock_op(self, GUARD_LEVEL), RLockGuard::adopt)
     }
 
     fn owned_lock_op(
         self: &Arc<Self>,
     ) -> impl crate::wait::WaitOp<Output = OwnedRLockGuard<T>> + use<T> {
         Map::new(
-            RLockOp::new(Arc::clone(self), GUARD_LEVEL),
+            rlock_op(Arc::clone(self), GUARD_LEVEL),
             OwnedRLockGuard::adopt,
         )
     }
@@ -529,7 +526,10 @@ impl<T> RLock<T> {
     /// Gives up one `level`; the last level of the hold frees the lock and
     /// wakes a waiter.
     pub(crate) fn drop_level(&self, level: u64) {
-        let before = self.levels.fetch_sub(level, Ordering::Release);
+        // Acquire too: a guard dropped on another thread may end the hold,
+        // and the next owner must see what the owner wrote under it (found
+        // by loom: `rlock_a_guard_dropped_on_another_thread_races_reentry`).
+        let before = self.levels.fetch_sub(level, Ordering::AcqRel);
         if before == level {
             self.free();
         }
@@ -591,7 +591,7 @@ impl RLock<()> {
     }
 
     fn acquire_op(&self) -> impl crate::wait::WaitOp<Output = ()> {
-        Map::new(RLockOp::new(self, RAW_LEVEL), |_| ())
+        Map::new(rlock_op(self, RAW_LEVEL), |_| ())
     }
 
     /// Acquires one level if that needs no waiting; `true` when it did.

@@ -1,7 +1,6 @@
 //! Who "the caller" is, for reentrant locks: the tokio task, else the thread.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A caller's identity as one non-zero word, so that an owner fits in an atomic.
 ///
@@ -66,10 +65,24 @@ pub(crate) fn task_number(id: tokio::task::Id) -> u64 {
 }
 
 /// This thread's odd token, handed out once per thread from a counter.
+#[cfg(not(ambisync_loom))]
 fn thread_token() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     static NEXT: AtomicU64 = AtomicU64::new(1);
     thread_local! {
         static TOKEN: u64 = (NEXT.fetch_add(1, Ordering::Relaxed) << 1) | 1;
     }
     TOKEN.with(|token| *token)
+}
+
+/// loom runs every model thread on one OS thread, so std's thread-local would
+/// make them one owner: the token comes from loom's thread id instead.
+#[cfg(ambisync_loom)]
+fn thread_token() -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+
+    let mut hasher = DefaultHasher::new();
+    crate::wait::sync::thread::current().id().hash(&mut hasher);
+    (hasher.finish() << 1) | 1
 }

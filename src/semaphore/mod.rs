@@ -6,11 +6,9 @@ mod permit;
 mod permits;
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 pub use permit::{OwnedSemaphorePermit, SemaphorePermit};
@@ -20,7 +18,8 @@ use permits::{AcquireWait, Permits};
 use crate::error::{BoundedReleaseError, TooManyPermitsError};
 #[cfg(feature = "tokio")]
 use crate::wait::Timed;
-use crate::wait::{Map, WaitOp, Waiting, Wakeup, block_on, block_on_untimed, deadline_after};
+use crate::wait::sync::AtomicUsize;
+use crate::wait::{Held, Map, Part, WaitOp, Waiting, block_on, block_on_untimed, deadline_after};
 
 /// A counting semaphore for tasks and threads.
 ///
@@ -114,6 +113,19 @@ mod sealed {
 
 /// Whether a semaphore has a bound: [`Unbounded`] ([`Semaphore`]) or
 /// [`Bounded`] ([`BoundedSemaphore`]). Sealed: the two are all there is.
+///
+/// # Examples
+///
+/// ```
+/// use ambisync::{Bound, GenericSemaphore};
+///
+/// // Code for either kind of semaphore:
+/// fn free<B: Bound>(sem: &GenericSemaphore<B>) -> usize {
+///     sem.available_permits()
+/// }
+/// assert_eq!(free(&ambisync::Semaphore::new(2)), 2);
+/// assert_eq!(free(&ambisync::BoundedSemaphore::new(3)), 3);
+/// ```
 pub trait Bound: sealed::Sealed + Send + Sync + 'static {
     /// The most permits the semaphore can ever have free.
     #[doc(hidden)]
@@ -125,11 +137,26 @@ pub trait Bound: sealed::Sealed + Send + Sync + 'static {
 
 /// No bound: raw releases may add permits beyond the initial count
 /// ([`Semaphore`]).
+///
+/// # Examples
+///
+/// ```
+/// let sem: ambisync::GenericSemaphore<ambisync::Unbounded> = ambisync::Semaphore::new(0);
+/// sem.release();
+/// assert_eq!(sem.available_permits(), 1);
+/// ```
 #[derive(Debug, Default)]
 pub struct Unbounded;
 
 /// The initial count is a bound that raw releases cannot exceed
 /// ([`BoundedSemaphore`]).
+///
+/// # Examples
+///
+/// ```
+/// let sem: ambisync::GenericSemaphore<ambisync::Bounded> = ambisync::BoundedSemaphore::new(1);
+/// assert!(sem.release().is_err());
+/// ```
 #[derive(Debug)]
 pub struct Bounded {
     bound: usize,
@@ -165,6 +192,20 @@ impl Bound for Bounded {
 /// `acquire_timeout(d).await`, `try_acquire()`, `acquire_blocking()` and
 /// `acquire_timeout_blocking(d)`; the same with `_owned` for permits that own
 /// an `Arc` of the semaphore, and with `_many(n)` for `n` permits at once.
+///
+/// # Examples
+///
+/// ```
+/// use ambisync::Semaphore;
+/// # futures::executor::block_on(async {
+/// let sem = Semaphore::new(3);
+/// let one = sem.acquire().await;
+/// let two = sem.acquire_many(2).await.unwrap();
+/// assert_eq!(sem.available_permits(), 0);
+/// drop((one, two));
+/// assert_eq!(sem.available_permits(), 3);
+/// # });
+/// ```
 pub struct GenericSemaphore<B: Bound = Unbounded> {
     pub(crate) permits: Permits,
     pub(crate) bound: B,
@@ -787,46 +828,37 @@ impl<B: Bound> GenericSemaphore<B> {
     }
 
     fn acquire_op(&self, n: u32) -> impl WaitOp<Output = SemaphorePermit<'_>> {
-        Map::new(Acquire::new(self, n), move |sem| sem.permit(n))
+        Map::new(acquire(self, n), move |sem| sem.permit(n))
     }
 
     fn owned_acquire_op(
         self: &Arc<Self>,
         n: u32,
     ) -> impl WaitOp<Output = OwnedSemaphorePermit> + use<B> {
-        Map::new(Acquire::new(Arc::clone(self), n), move |sem| {
+        Map::new(acquire(Arc::clone(self), n), move |sem| {
             OwnedSemaphorePermit::adopt(sem as Arc<dyn SemaphoreCore>, n)
         })
     }
 }
 
 impl GenericSemaphore<Unbounded> {
-    /// Creates a semaphore with `permits` free permits.
-    ///
-    /// # Panics
-    ///
-    /// If `permits` exceeds [`MAX_PERMITS`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(ambisync::Semaphore::new(4).available_permits(), 4);
-    /// ```
-    #[cfg(not(ambisync_loom))]
-    pub const fn new(permits: usize) -> Semaphore {
-        GenericSemaphore {
-            permits: Permits::new(permits),
-            bound: Unbounded,
-        }
-    }
-
-    /// Creates a semaphore with `permits` free permits (loom's atomics have
-    /// no `const` constructor).
-    #[cfg(ambisync_loom)]
-    pub fn new(permits: usize) -> Semaphore {
-        GenericSemaphore {
-            permits: Permits::new(permits),
-            bound: Unbounded,
+    crate::wait::const_unless_loom! {
+        /// Creates a semaphore with `permits` free permits.
+        ///
+        /// # Panics
+        ///
+        /// If `permits` exceeds [`MAX_PERMITS`].
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// assert_eq!(ambisync::Semaphore::new(4).available_permits(), 4);
+        /// ```
+        pub fn new(permits: usize) -> Semaphore {
+            GenericSemaphore {
+                permits: Permits::new(permits),
+                bound: Unbounded,
+            }
         }
     }
 
@@ -869,39 +901,27 @@ impl GenericSemaphore<Unbounded> {
 }
 
 impl GenericSemaphore<Bounded> {
-    /// Creates a semaphore with `permits` free permits, which is also its bound.
-    ///
-    /// # Panics
-    ///
-    /// If `permits` exceeds [`MAX_PERMITS`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let sem = ambisync::BoundedSemaphore::new(2);
-    /// assert_eq!(sem.bound(), 2);
-    /// ```
-    #[cfg(not(ambisync_loom))]
-    pub const fn new(permits: usize) -> BoundedSemaphore {
-        GenericSemaphore {
-            permits: Permits::new(permits),
-            bound: Bounded {
-                bound: permits,
-                forgotten: AtomicUsize::new(0),
-            },
-        }
-    }
-
-    /// Creates a semaphore with `permits` free permits, which is also its
-    /// bound (loom's atomics have no `const` constructor).
-    #[cfg(ambisync_loom)]
-    pub fn new(permits: usize) -> BoundedSemaphore {
-        GenericSemaphore {
-            permits: Permits::new(permits),
-            bound: Bounded {
-                bound: permits,
-                forgotten: AtomicUsize::new(0),
-            },
+    crate::wait::const_unless_loom! {
+        /// Creates a semaphore with `permits` free permits, which is also its bound.
+        ///
+        /// # Panics
+        ///
+        /// If `permits` exceeds [`MAX_PERMITS`].
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let sem = ambisync::BoundedSemaphore::new(2);
+        /// assert_eq!(sem.bound(), 2);
+        /// ```
+        pub fn new(permits: usize) -> BoundedSemaphore {
+            GenericSemaphore {
+                permits: Permits::new(permits),
+                bound: Bounded {
+                    bound: permits,
+                    forgotten: AtomicUsize::new(0),
+                },
+            }
         }
     }
 
@@ -965,62 +985,16 @@ impl fmt::Debug for GenericSemaphore<Bounded> {
     }
 }
 
+impl<B: Bound> Part<Permits> for GenericSemaphore<B> {
+    fn part(&self) -> &Permits {
+        &self.permits
+    }
+}
+
 /// One call taking `n` permits of the semaphore behind `H` (a reference or
 /// an `Arc`); gives `H` back.
-struct Acquire<H: Deref<Target = GenericSemaphore<B>>, B: Bound> {
-    handle: Option<H>,
-    wait: AcquireWait,
-    _bound: PhantomData<fn() -> B>,
-}
+type Acquire<H> = Held<H, Permits, AcquireWait>;
 
-impl<H: Deref<Target = GenericSemaphore<B>>, B: Bound> Acquire<H, B> {
-    fn new(handle: H, n: u32) -> Self {
-        Acquire {
-            handle: Some(handle),
-            wait: AcquireWait::new(n),
-            _bound: PhantomData,
-        }
-    }
-
-    fn permits(&self) -> &Permits {
-        &self
-            .handle
-            .as_deref()
-            .expect("a semaphore acquire used after it completed")
-            .permits
-    }
-}
-
-impl<H: Deref<Target = GenericSemaphore<B>> + Unpin, B: Bound> WaitOp for Acquire<H, B> {
-    type Output = H;
-
-    fn poll_op(&mut self, wakeup: Wakeup<'_>) -> Poll<H> {
-        let handle = self
-            .handle
-            .as_deref()
-            .expect("a semaphore acquire polled after it completed");
-        std::task::ready!(self.wait.poll(&handle.permits, wakeup));
-        Poll::Ready(self.handle.take().expect("checked above"))
-    }
-
-    fn expire(&mut self) -> Poll<Option<H>> {
-        let handle = self
-            .handle
-            .as_deref()
-            .expect("a semaphore acquire expired after it completed");
-        let granted = self.wait.expire(&handle.permits);
-        Poll::Ready(if granted { self.handle.take() } else { None })
-    }
-
-    fn woken(&self) -> bool {
-        self.wait.woken(self.permits())
-    }
-}
-
-impl<H: Deref<Target = GenericSemaphore<B>>, B: Bound> Drop for Acquire<H, B> {
-    fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            self.wait.cancel(&handle.permits);
-        }
-    }
+fn acquire<H: Deref<Target: Part<Permits>>>(handle: H, n: u32) -> Acquire<H> {
+    Held::new(handle, AcquireWait::new(n))
 }

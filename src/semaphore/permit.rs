@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use super::SemaphoreCore;
 use super::permits::Permits;
+use crate::wait::sync::AtomicUsize;
 
-/// Permits of a [`Semaphore`] or [`BoundedSemaphore`] (one, or as many as
+/// Permits of a [`Semaphore`](crate::Semaphore) or [`BoundedSemaphore`](crate::BoundedSemaphore) (one, or as many as
 /// `acquire_many` took); dropping the guard gives them back.
 ///
 /// # Examples

@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 
 use crate::wait::sync::AtomicU64;
-use crate::wait::{LazyList, Ticket, WaitList, Wakeup};
+use crate::wait::{Handed, LazyList, Ticket, WaitList, Wakeup};
 
 /// The most permits a semaphore can hold (`u32::MAX`).
 ///
@@ -52,22 +52,13 @@ pub(crate) struct Permits {
 }
 
 impl Permits {
-    #[cfg(not(ambisync_loom))]
-    pub(crate) const fn new(permits: usize) -> Permits {
-        assert!(permits <= MAX_PERMITS, "semaphore permit count overflow");
-        Permits {
-            state: AtomicU64::new(permits as u64 * PERMIT),
-            waiters: LazyList::new(),
-        }
-    }
-
-    /// loom's atomics have no `const` constructor.
-    #[cfg(ambisync_loom)]
-    pub(crate) fn new(permits: usize) -> Permits {
-        assert!(permits <= MAX_PERMITS, "semaphore permit count overflow");
-        Permits {
-            state: AtomicU64::new(permits as u64 * PERMIT),
-            waiters: LazyList::new(),
+    crate::wait::const_unless_loom! {
+        pub(crate) fn new(permits: usize) -> Permits {
+            assert!(permits <= MAX_PERMITS, "semaphore permit count overflow");
+            Permits {
+                state: AtomicU64::new(permits as u64 * PERMIT),
+                waiters: LazyList::new(),
+            }
         }
     }
 
@@ -107,12 +98,13 @@ impl Permits {
                 assert!(state & WAITERS != WAITERS, "too many semaphore waiters");
                 (state + 1, true)
             };
-            match self.state.compare_exchange_weak(
-                state,
-                next,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
+            // AcqRel: a releaser that sees this waiter counted in must also
+            // see the line it made and joins (the `OnceBox` publication),
+            // and so must acquire what this release publishes.
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return wait,
                 Err(now) => state = now,
             }
@@ -160,26 +152,8 @@ impl Permits {
     /// If the count would exceed [`MAX_PERMITS`]; nothing changes then.
     #[inline]
     pub(crate) fn give(&self, n: usize) {
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            let available = (state / PERMIT) as usize;
-            assert!(
-                n <= MAX_PERMITS - available,
-                "semaphore permit count overflow"
-            );
-            match self.state.compare_exchange_weak(
-                state,
-                state + n as u64 * PERMIT,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => state = now,
-            }
-        }
-        if state & WAITERS != 0 {
-            self.hand_off();
-        }
+        let added = u32::try_from(n).ok().and_then(|n| self.add(n, false));
+        assert!(added.is_some(), "semaphore permit count overflow");
     }
 
     /// Gives back `n` permits taken by a guard. Never fails or panics (it
@@ -190,25 +164,35 @@ impl Permits {
     /// permits go to the oldest waiters.
     #[inline]
     pub(crate) fn give_back(&self, n: u32) {
-        let back = u64::from(n) * PERMIT;
+        self.add(n, true);
+    }
+
+    /// Adds `n` permits and hands them to waiters; beyond [`MAX_PERMITS`],
+    /// stops at it if `saturate`, else changes nothing and returns `None`.
+    #[inline]
+    fn add(&self, n: u32, saturate: bool) -> Option<()> {
+        let added = u64::from(n) * PERMIT;
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
-            let next = if FULL - (state & !WAITERS) < back {
-                // Saturated: nobody waits while permits are free, so only
-                // the permits that fit can be wanted.
+            let next = if FULL - (state & !WAITERS) >= added {
+                state + added
+            } else if saturate {
+                // Nobody waits while permits are free, so only the permits
+                // that fit can be wanted.
                 FULL | (state & WAITERS)
             } else {
-                state + back
+                return None;
             };
             if next == state {
-                return;
+                return Some(());
             }
-            match self.state.compare_exchange_weak(
-                state,
-                next,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            // AcqRel: seeing a waiter counted in, this release must see the
+            // line that waiter made (see `count_in`); found by miri's
+            // weak-memory emulation (tests/found.rs).
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => break,
                 Err(now) => state = now,
             }
@@ -216,6 +200,7 @@ impl Permits {
         if state & WAITERS != 0 {
             self.hand_off();
         }
+        Some(())
     }
 
     pub(crate) fn available(&self) -> usize {
@@ -242,8 +227,10 @@ impl AcquireWait {
     pub(crate) fn new(n: u32) -> Self {
         AcquireWait { n, ticket: None }
     }
+}
 
-    pub(crate) fn poll(&mut self, permits: &Permits, wakeup: Wakeup<'_>) -> Poll<()> {
+impl Handed<Permits> for AcquireWait {
+    fn poll(&mut self, permits: &Permits, wakeup: Wakeup<'_>) -> Poll<()> {
         match self.ticket {
             None => {
                 if permits.try_take(self.n) {
@@ -261,9 +248,7 @@ impl AcquireWait {
             }
             Some(ticket) => {
                 let list = permits.list();
-                let granted = list.is_notified(ticket)
-                    || matches!(wakeup, Wakeup::Task(waker) if list.update(ticket, waker));
-                if granted {
+                if list.poll_ticket(ticket, wakeup) {
                     self.ticket = None;
                     Poll::Ready(())
                 } else {
@@ -275,14 +260,14 @@ impl AcquireWait {
 
     /// The deadline passed: leaves the line, unless a grant came first;
     /// `true` if it has its permits.
-    pub(crate) fn expire(&mut self, permits: &Permits) -> bool {
+    fn expire(&mut self, permits: &Permits) -> bool {
         self.ticket
             .take()
             .is_some_and(|ticket| !permits.list().leave(ticket, || permits.count_out()))
     }
 
     /// Gives up: leaves the line, or passes on permits granted meanwhile.
-    pub(crate) fn cancel(&mut self, permits: &Permits) {
+    fn cancel(&mut self, permits: &Permits) {
         if let Some(ticket) = self.ticket.take() {
             if !permits.list().leave(ticket, || permits.count_out()) {
                 // Granted, but never seen: the permits go on.
@@ -291,7 +276,7 @@ impl AcquireWait {
         }
     }
 
-    pub(crate) fn woken(&self, permits: &Permits) -> bool {
+    fn woken(&self, permits: &Permits) -> bool {
         self.ticket
             .is_none_or(|ticket| permits.list().is_notified(ticket))
     }

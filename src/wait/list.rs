@@ -30,7 +30,7 @@ use std::task::Waker;
 use std::time::Instant;
 
 use super::sync::thread::{self, Thread};
-use super::sync::{AtomicU64, AtomicUsize, SpinningMutex as Mutex};
+use super::sync::{AtomicU64, AtomicUsize, SpinningMutex as Mutex, fence};
 
 /// What wakes a waiter, as the caller has it: a task's waker or the current
 /// thread.
@@ -179,38 +179,21 @@ pub(crate) struct WaitList {
 }
 
 impl WaitList {
-    #[cfg(not(ambisync_loom))]
-    pub(crate) const fn new() -> WaitList {
-        WaitList {
-            notified: AtomicU64::new(0),
-            len: AtomicUsize::new(0),
-            unseen: AtomicUsize::new(0),
-            line: Mutex::new(Line {
-                slots: Vec::new(),
-                free: NONE,
-                head: NONE,
-                tail: NONE,
-                next_seq: 1,
-                spare: Vec::new(),
-            }),
-        }
-    }
-
-    /// loom's atomics and mutex have no `const` constructors.
-    #[cfg(ambisync_loom)]
-    pub(crate) fn new() -> WaitList {
-        WaitList {
-            notified: AtomicU64::new(0),
-            len: AtomicUsize::new(0),
-            unseen: AtomicUsize::new(0),
-            line: Mutex::new(Line {
-                slots: Vec::new(),
-                free: NONE,
-                head: NONE,
-                tail: NONE,
-                next_seq: 1,
-                spare: Vec::new(),
-            }),
+    crate::wait::const_unless_loom! {
+        pub(crate) fn new() -> WaitList {
+            WaitList {
+                notified: AtomicU64::new(0),
+                len: AtomicUsize::new(0),
+                unseen: AtomicUsize::new(0),
+                line: Mutex::new(Line {
+                    slots: Vec::new(),
+                    free: NONE,
+                    head: NONE,
+                    tail: NONE,
+                    next_seq: 1,
+                    spare: Vec::new(),
+                }),
+            }
         }
     }
 
@@ -267,6 +250,18 @@ impl WaitList {
         self.notified.load(Ordering::Acquire) >= ticket.seq
     }
 
+    /// Whether the ticket's waiter was notified; if it was not, a task's
+    /// entry is pointed at the waker it is polled with now (a thread's
+    /// needs nothing). What every operation asks when it is polled again.
+    #[inline]
+    pub(crate) fn poll_ticket(&self, ticket: Ticket, wakeup: Wakeup<'_>) -> bool {
+        self.is_notified(ticket)
+            || match wakeup {
+                Wakeup::Task(waker) => self.update(ticket, waker),
+                Wakeup::Thread => false,
+            }
+    }
+
     /// Points the ticket's waiter at `waker` (a task polled again, perhaps
     /// by another executor thread); `true` if it was notified already.
     pub(crate) fn update(&self, ticket: Ticket, waker: &Waker) -> bool {
@@ -313,7 +308,7 @@ impl WaitList {
     /// releaser sees the waiter, or the waiter sees the new state.
     #[inline]
     pub(crate) fn anybody_waiting(&self) -> bool {
-        std::sync::atomic::fence(Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         self.len.load(Ordering::Relaxed) > 0
     }
 
@@ -351,6 +346,12 @@ impl WaitList {
     /// run: for a lock, which one waiter at a time can take (the woken one
     /// will find it free, or pass the wake-up on).
     pub(crate) fn notify_one_unless_pending(&self) {
+        // Pairs with the fence in `seen`: a woken waiter writes `unseen` and
+        // then looks at the lock; the unlocker wrote the lock and now reads
+        // `unseen`. Without a fence on both sides each could miss the
+        // other's write (store buffering) and the waiter would sleep on a
+        // free lock (found by loom).
+        fence(Ordering::SeqCst);
         if self.unseen.load(Ordering::Acquire) > 0 {
             return;
         }
@@ -361,9 +362,12 @@ impl WaitList {
             }
             let head = line.head;
             let queued = line.unlink(head);
+            // Counted before the waiter can see its wake-up: its `seen()`
+            // must never run first (a transient wrap to `usize::MAX` made
+            // other unlocks skip their wake-up; found by loom).
+            self.unseen.fetch_add(1, Ordering::AcqRel);
             self.notified.store(queued.seq, Ordering::Release);
             self.len.fetch_sub(1, Ordering::Relaxed);
-            self.unseen.fetch_add(1, Ordering::AcqRel);
             queued.waiter
         };
         waiter.wake();
@@ -376,6 +380,8 @@ impl WaitList {
     #[inline]
     pub(crate) fn seen(&self) {
         self.unseen.fetch_sub(1, Ordering::AcqRel);
+        // See `notify_one_unless_pending`.
+        fence(Ordering::SeqCst);
     }
 
     /// Wakes every waiter in line; returns how many it woke.

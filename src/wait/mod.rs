@@ -15,6 +15,7 @@
 //! `docs/ARCHITECTURE.md` tells how the pieces fit.
 
 pub(crate) mod coop;
+mod held;
 pub(crate) mod list;
 pub(crate) mod op;
 pub(crate) mod runtime;
@@ -22,6 +23,23 @@ pub(crate) mod sync;
 
 use std::task::Poll;
 
+/// Declares a constructor that is `const`, but for the loom model tests
+/// (loom's atomics and mutexes have no `const` constructors): one body for
+/// both.
+macro_rules! const_unless_loom {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+        $(#[$attr])*
+        #[cfg(not(ambisync_loom))]
+        $vis const fn $name($($arg: $ty),*) -> $ret $body
+
+        $(#[$attr])*
+        #[cfg(ambisync_loom)]
+        $vis fn $name($($arg: $ty),*) -> $ret $body
+    };
+}
+pub(crate) use const_unless_loom;
+
+pub(crate) use held::{Handed, Held, Part};
 pub(crate) use list::{Ticket, WaitList, Wakeup};
 #[cfg(feature = "tokio")]
 pub(crate) use op::Timed;
@@ -119,7 +137,7 @@ impl Retry {
         mut attempt: impl FnMut() -> Option<T>,
     ) -> Poll<T> {
         if let Some(ticket) = self.ticket {
-            if !self.woken_now(list, ticket, wakeup) {
+            if !list.poll_ticket(ticket, wakeup) {
                 return Poll::Pending;
             }
             self.ticket = None;
@@ -136,16 +154,6 @@ impl Retry {
         }
         self.ticket = Some(ticket);
         Poll::Pending
-    }
-
-    /// Whether the ticket was notified; a task that was not points the
-    /// ticket at its current waker.
-    fn woken_now(&self, list: &WaitList, ticket: Ticket, wakeup: Wakeup<'_>) -> bool {
-        list.is_notified(ticket)
-            || match wakeup {
-                Wakeup::Task(waker) => list.update(ticket, waker),
-                Wakeup::Thread => false,
-            }
     }
 
     /// Whether a wake-up came since the last poll (nothing to wait for if

@@ -4,12 +4,12 @@
 
 #[cfg(ambisync_loom)]
 pub(crate) use loom::{
-    sync::atomic::{AtomicU64, AtomicUsize},
+    sync::atomic::{AtomicU64, AtomicUsize, fence},
     thread,
 };
 #[cfg(not(ambisync_loom))]
 pub(crate) use std::{
-    sync::atomic::{AtomicU64, AtomicUsize},
+    sync::atomic::{AtomicU64, AtomicUsize, fence},
     thread,
 };
 

@@ -1,16 +1,25 @@
 //! Helpers shared by the test suites: every wait in a test is bounded, so a
 //! deadlock fails the test with a message instead of hanging CI.
+//!
+//! Polling a future by hand is not done here: tests use tokio-test's
+//! `task::spawn` (a mock task that records its wake-ups: `poll`, `is_woken`)
+//! with `assert_pending!`/`assert_ready*!`, and futures-test's
+//! `new_count_waker` where they count wake-ups exactly.
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long any single step of a test may wait before it is declared hung.
-pub const LIMIT: Duration = Duration::from_secs(10);
+/// How long any single step of a test may wait before it is declared hung
+/// (longer under miri, which runs code a thousand times slower).
+pub const LIMIT: Duration = if cfg!(miri) {
+    Duration::from_secs(120)
+} else {
+    Duration::from_secs(10)
+};
 
 /// Awaits `fut`, failing the test if it takes longer than [`LIMIT`].
 pub async fn within<F: Future>(what: &str, fut: F) -> F::Output {
@@ -60,46 +69,6 @@ pub async fn eventually_async(what: &str, mut condition: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
-}
-
-/// Polls a future once with a no-op waker; `Some` if it completed.
-pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
-    let waker = futures::task::noop_waker();
-    let mut cx = Context::from_waker(&waker);
-    match std::pin::Pin::new(fut).poll(&mut cx) {
-        Poll::Ready(out) => Some(out),
-        Poll::Pending => None,
-    }
-}
-
-/// A waker that counts its wake-ups.
-pub struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl CountingWaker {
-    /// How many times it was woken.
-    pub fn wakes(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// A fresh [`CountingWaker`] and a `Waker` for it.
-pub fn counting_waker() -> (Arc<CountingWaker>, Waker) {
-    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-    (Arc::clone(&counter), Waker::from(counter))
-}
-
-/// Polls a future once with `waker`.
-pub fn poll_with<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
-    std::pin::Pin::new(fut).poll(&mut Context::from_waker(waker))
 }
 
 /// Awaits a thread's end from async code (polling `is_finished`, so the
