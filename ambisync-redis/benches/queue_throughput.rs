@@ -34,13 +34,7 @@ const WAKE_TRIALS: usize = 100;
 const ROUNDS: usize = 7;
 
 fn main() {
-    let (_server, url) = server::RedisServer::from_env_or_start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(bench(url));
+    server::RedisServer::run_bench(bench);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

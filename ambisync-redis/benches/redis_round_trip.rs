@@ -23,13 +23,7 @@ const POLL_DELAY: Duration = Duration::from_millis(100);
 
 fn main() {
     // `cargo bench` passes `--bench`; accept and ignore the usual flags.
-    let (_server, url) = server::RedisServer::from_env_or_start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(bench(url));
+    server::RedisServer::run_bench(bench);
 }
 
 struct Stats {
