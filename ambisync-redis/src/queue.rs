@@ -783,30 +783,33 @@ impl Core {
         // A little past the deadline the server has answered a working
         // BLMOVE; a frozen server does not keep the caller waiting.
         let give_up = deadline.map(|d| d + Duration::from_millis(50));
-        let taken = tokio::select! {
-            taken = pending.reply() => taken?,
-            _ = wake.changed() => {
-                let mut may_unblock = true;
-                loop {
-                    if may_unblock {
-                        // Refused (an ACL user without `client|unblock`):
-                        // the block ends by its own timeout.
-                        may_unblock = self.client.unblock(id).await.is_ok();
-                    }
-                    tokio::select! {
-                        taken = pending.reply() => break taken?,
-                        // Not blocked yet: the BLMOVE may still be on its
-                        // way; unblock again shortly.
-                        _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+        let wait = async {
+            tokio::select! {
+                taken = pending.reply() => taken,
+                _ = wake.changed() => {
+                    let mut may_unblock = true;
+                    loop {
+                        if may_unblock {
+                            // Refused (an ACL user without `client|unblock`):
+                            // the block ends by its own timeout.
+                            may_unblock = self.client.unblock(id).await.is_ok();
+                        }
+                        tokio::select! {
+                            taken = pending.reply() => break taken,
+                            // Not blocked yet: the BLMOVE may still be on
+                            // its way; unblock again shortly.
+                            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                        }
                     }
                 }
             }
-            _ = async {
-                match give_up {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            } => return Ok(None),
+        };
+        let taken = match give_up {
+            Some(at) => match tokio::time::timeout_at(at, wait).await {
+                Ok(taken) => taken?,
+                Err(_) => return Ok(None),
+            },
+            None => wait.await?,
         };
         match taken {
             Taken::Item(envelope) => Ok(Some(envelope)),
@@ -1267,7 +1270,10 @@ macro_rules! queue_forms {
 
             /// Waits until every item ever put has been acknowledged (or
             /// dead-lettered, or drained by `shutdown_immediate`), fleet-wide:
-            /// `unfinished_tasks` is 0. Woken by pub/sub, not polling.
+            /// `unfinished_tasks` is 0. Woken by the pub/sub message of the
+            /// acknowledgement that brought it to 0, not by polling (as every
+            /// waiter of the crate, it also re-checks once a second as a
+            /// safety net).
             ///
             /// # Errors
             ///

@@ -510,3 +510,82 @@ fn an_item_whose_get_reply_was_lost_is_not_stranded() {
         assert!(qd.join_timeout(SECOND).await.unwrap());
     });
 }
+
+/// A frozen Redis (SIGSTOP): every timed wait of the queue, the event and
+/// the barrier returns by its deadline (no item, or an error value), also a
+/// get that was blocked in BLMOVE when Redis froze.
+#[test]
+fn a_frozen_redis_never_holds_a_timed_wait_past_its_deadline() {
+    let server = RedisServer::start();
+    run(LIMIT, async {
+        let redis = Redis::builder(server.url())
+            .op_timeout(2 * SECOND)
+            .connect()
+            .await
+            .unwrap();
+        let name = unique("frozen");
+        let q: Queue<u32> = Queue::bounded(&redis, &name, 1).unwrap();
+        q.put(&1).await.unwrap();
+        q.get().await.unwrap().task_done().await.unwrap();
+        let blocked = tokio::spawn({
+            let q = q.clone();
+            async move {
+                let started = Instant::now();
+                let got = q.get_timeout(SECOND).await.map(|d| d.map(|d| *d));
+                (got, started.elapsed())
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        server.pause();
+        let limit = Duration::from_millis(600);
+        let slack = Duration::from_millis(400);
+        let timed = |what: &'static str, took: Duration, ok: bool| {
+            assert!(ok, "{what}: not a timeout or unavailable error");
+            assert!(took <= limit + slack, "{what} took {took:?}");
+        };
+        let started = Instant::now();
+        let got = q.get_timeout(limit).await;
+        timed(
+            "get",
+            started.elapsed(),
+            matches!(&got, Ok(None)) || got.as_ref().is_err_and(|e| e.is_unavailable()),
+        );
+        let started = Instant::now();
+        let put = q.put_timeout(&3, limit).await;
+        timed(
+            "put",
+            started.elapsed(),
+            matches!(put, Ok(false)) || put.is_err_and(|e| e.is_unavailable()),
+        );
+        let started = Instant::now();
+        let join = q.join_timeout(limit).await;
+        timed(
+            "join",
+            started.elapsed(),
+            matches!(join, Ok(false)) || join.is_err_and(|e| e.is_unavailable()),
+        );
+        let event = ambisync_redis::Event::new(&redis, &name).unwrap();
+        let started = Instant::now();
+        let wait = event.wait_timeout(limit).await;
+        timed(
+            "event",
+            started.elapsed(),
+            matches!(wait, Ok(false)) || wait.is_err_and(|e| e.is_unavailable()),
+        );
+        let barrier = ambisync_redis::Barrier::new(&redis, &name, 2).unwrap();
+        let started = Instant::now();
+        let wait = barrier.wait_timeout(limit).await;
+        timed(
+            "barrier",
+            started.elapsed(),
+            wait.is_err_and(|e| e.is_unavailable() || matches!(e, Error::BrokenBarrier)),
+        );
+        let (got, took) = within(10 * SECOND, "blocked get", blocked).await.unwrap();
+        assert!(took <= SECOND + slack, "blocked get took {took:?}");
+        assert!(
+            matches!(&got, Ok(None)) || got.as_ref().is_err_and(|e| e.is_unavailable()),
+            "{got:?}"
+        );
+        server.resume();
+    });
+}
