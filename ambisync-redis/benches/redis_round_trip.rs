@@ -23,20 +23,7 @@ const POLL_DELAY: Duration = Duration::from_millis(100);
 
 fn main() {
     // `cargo bench` passes `--bench`; accept and ignore the usual flags.
-    let (_server, url) = match std::env::var("REDIS_URL") {
-        Ok(url) => (None, url),
-        Err(_) => {
-            let server = server::RedisServer::start();
-            let url = server.url();
-            (Some(server), url)
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(bench(url));
+    server::RedisServer::run_bench(bench);
 }
 
 struct Stats {

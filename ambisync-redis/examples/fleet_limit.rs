@@ -69,15 +69,10 @@ fn worker(id: &str) {
 
 fn parent() {
     // Our own Redis unless one is given.
-    let (_server, url) = match std::env::var("REDIS_URL") {
-        Ok(url) => (None, url),
-        Err(_) => {
-            let server = server::RedisServer::start();
-            let url = server.url();
-            println!("started redis-server on {url} (set REDIS_URL to use another)");
-            (Some(server), url)
-        }
-    };
+    let (server, url) = server::RedisServer::from_env_or_start();
+    if server.is_some() {
+        println!("started redis-server on {url} (set REDIS_URL to use another)");
+    }
     let dir = tempfile::tempdir().unwrap();
     let backend_path = dir.path().join("backend");
     let backend = HolderCount(SharedFile::new(&backend_path));

@@ -5,8 +5,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, ProtocolVersion};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, IntoConnectionInfo, ProtocolVersion};
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -203,6 +203,8 @@ impl Builder {
         Ok(Redis {
             inner: Arc::new(Inner {
                 conn,
+                commands,
+                dedicated: std::sync::Mutex::new(Vec::new()),
                 notifier,
                 keeper: Keeper::start(&handle),
                 handle,
@@ -250,6 +252,10 @@ pub struct Redis {
 
 pub(crate) struct Inner {
     conn: ConnectionManager,
+    /// Makes the dedicated connections of blocking commands.
+    commands: redis::Client,
+    /// Idle dedicated connections, for the next blocking command.
+    dedicated: std::sync::Mutex<Vec<Dedicated>>,
     pub(crate) notifier: Notifier,
     pub(crate) keeper: Arc<Keeper>,
     pub(crate) handle: Handle,
@@ -399,6 +405,61 @@ impl Inner {
         self.conn.clone()
     }
 
+    /// A connection of its own for one blocking command (`BLMOVE`), which
+    /// would stall every other caller of the shared connection: an idle one
+    /// from the pool, or a new one (connected within `budget`).
+    pub(crate) async fn dedicated(&self, budget: Duration) -> Result<Dedicated> {
+        let idle = self
+            .dedicated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        if let Some(idle) = idle {
+            return Ok(idle);
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(budget))
+            // The blocking command's own timeout bounds it; the caller
+            // bounds the wait for its reply.
+            .set_response_timeout(None);
+        let connect = async {
+            let mut conn = self
+                .commands
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            let id: i64 = redis::cmd("CLIENT")
+                .arg("ID")
+                .query_async(&mut conn)
+                .await?;
+            Ok::<_, Error>(Dedicated { conn, id })
+        };
+        bounded(budget, connect).await?
+    }
+
+    /// Puts a dedicated connection whose last command was answered back
+    /// into the pool.
+    pub(crate) fn give_back(&self, dedicated: Dedicated) {
+        let mut idle = self.dedicated.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_DEDICATED {
+            idle.push(dedicated);
+        }
+    }
+
+    /// Interrupts the blocking command of the dedicated connection `id`
+    /// (`CLIENT UNBLOCK`); `Ok(false)` when it was not blocked (yet).
+    pub(crate) async fn unblock(&self, id: i64) -> Result<bool> {
+        let mut conn = self.conn();
+        let unblocked: i64 = bounded(
+            self.op_timeout,
+            redis::cmd("CLIENT")
+                .arg("UNBLOCK")
+                .arg(id)
+                .query_async(&mut conn),
+        )
+        .await??;
+        Ok(unblocked == 1)
+    }
+
     /// Runs `fut` in the background, tracked so that [`Redis::flush`] can wait
     /// for it.
     pub(crate) fn spawn_background(&self, fut: impl Future<Output = ()> + Send + 'static) {
@@ -411,6 +472,16 @@ impl Inner {
         format!("{}{{{name}}}:{suffix}", self.prefix)
     }
 
+    /// The time budget of the first round trip of a call that must end by
+    /// `deadline`: a deadline that has passed already (a zero timeout) still
+    /// makes one attempt, with the full op timeout.
+    pub(crate) fn first_budget(&self, deadline: Option<Instant>) -> Duration {
+        match deadline {
+            Some(d) if d <= Instant::now() => self.op_timeout,
+            _ => self.budget(deadline),
+        }
+    }
+
     /// The time budget for one round trip that must end by `deadline`.
     pub(crate) fn budget(&self, deadline: Option<Instant>) -> Duration {
         match deadline {
@@ -420,6 +491,16 @@ impl Inner {
             None => self.op_timeout,
         }
     }
+}
+
+/// Idle dedicated connections kept per client.
+const MAX_IDLE_DEDICATED: usize = 16;
+
+/// A connection used by one blocking command at a time, with its
+/// `CLIENT ID` (to interrupt it with `CLIENT UNBLOCK`).
+pub(crate) struct Dedicated {
+    pub(crate) conn: MultiplexedConnection,
+    pub(crate) id: i64,
 }
 
 /// `fut` bounded by `limit`.

@@ -37,11 +37,23 @@ pub enum Error {
     Protocol(String),
     /// The tokio runtime that drives this client's connections has shut down.
     RuntimeGone,
+    /// The queue was shut down: a `put` after
+    /// [`Queue::shutdown`](crate::Queue::shutdown), or a `get` once the
+    /// queue is shut down and empty (Python's `queue.ShutDown`).
+    ShutDown,
+    /// The barrier is broken (a party's wait timed out, or a waiting party
+    /// died; see [`Barrier`](crate::Barrier)), or was reset or aborted while
+    /// this caller waited (Python's `BrokenBarrierError`).
+    BrokenBarrier,
+    /// An item read from Redis could not be decoded into the queue's item
+    /// type (another program put something else under the same name).
+    Decode(String),
 }
 
 impl Error {
-    /// Whether the error says Redis could not be reached or did not answer
-    /// (as opposed to a refused command or a lost lease).
+    /// Whether the error says Redis could not be reached, did not answer, or
+    /// is still loading its data after a restart (as opposed to a refused
+    /// command or a lost lease): worth retrying.
     pub fn is_unavailable(&self) -> bool {
         match self {
             Error::Timeout(_) | Error::RuntimeGone => true,
@@ -50,6 +62,9 @@ impl Error {
                     || e.is_connection_dropped()
                     || e.is_connection_refusal()
                     || e.is_timeout()
+                    // A restarted Redis still loading its data (AOF, RDB).
+                    || e.kind()
+                        == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
             }
             _ => false,
         }
@@ -66,6 +81,9 @@ impl fmt::Display for Error {
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Error::Protocol(what) => write!(f, "unexpected reply from redis: {what}"),
             Error::RuntimeGone => f.write_str("the client's tokio runtime has shut down"),
+            Error::ShutDown => f.write_str("queue is shut down"),
+            Error::BrokenBarrier => f.write_str("barrier is broken"),
+            Error::Decode(what) => write!(f, "cannot decode item: {what}"),
         }
     }
 }

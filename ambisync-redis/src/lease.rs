@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +28,20 @@ pub(crate) enum Target {
         key: String,
         channel: String,
     },
+    /// A lease of another kind (a queue consumer's heartbeat, a barrier
+    /// party's arrival), with its own renew and release.
+    Other(Arc<dyn Leased>),
+}
+
+/// A boxed future of a lease operation.
+pub(crate) type LeaseFuture<'a> = Pin<Box<dyn Future<Output = Result<bool>> + Send + 'a>>;
+
+/// The renew and release of a lease that is not a permit or a lock.
+pub(crate) trait Leased: Send + Sync + 'static {
+    /// Renews `token`'s lease; `Ok(false)` when it is no longer held.
+    fn renew<'a>(&'a self, client: &'a Inner, token: &'a str, lease: Duration) -> LeaseFuture<'a>;
+    /// Gives `token`'s lease back; `Ok(false)` when it was not held.
+    fn release<'a>(&'a self, client: &'a Inner, token: &'a str) -> LeaseFuture<'a>;
 }
 
 impl Target {
@@ -51,6 +66,7 @@ impl Target {
                     .invoke_async(&mut conn)
                     .await?
             }
+            Target::Other(other) => return other.renew(client, token, lease).await,
         };
         Ok(held == 1)
     }
@@ -81,6 +97,7 @@ impl Target {
                     .invoke_async(&mut conn)
                     .await?
             }
+            Target::Other(other) => return other.release(client, token).await,
         };
         Ok(held == 1)
     }
@@ -360,6 +377,14 @@ impl Lease {
 
     pub(crate) fn client(&self) -> &Arc<Inner> {
         &self.held.client
+    }
+
+    /// Stops the renewals without giving the lease back (Redis ended it
+    /// already, e.g. a barrier round that tripped).
+    pub(crate) fn end(mut self) {
+        self.done = true;
+        self.stop();
+        self.held.lost.cancel();
     }
 
     /// Stops the renewals.

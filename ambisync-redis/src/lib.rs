@@ -1,9 +1,11 @@
-//! ambisync's [`Semaphore`], [`BoundedSemaphore`] and [`Lock`] across
+//! ambisync's [`Semaphore`], [`BoundedSemaphore`], [`Lock`], [`Queue`],
+//! [`LifoQueue`], [`PriorityQueue`], [`Event`] and [`Barrier`] across
 //! processes and hosts, on one Redis server.
 //!
 //! The names and forms follow ambisync's naming rule (`acquire().await`,
 //! `acquire_timeout(d).await`, `try_acquire()`, `acquire_blocking()`,
-//! `acquire_timeout_blocking(d)`; `lock*` for the lock), with owned guards.
+//! `acquire_timeout_blocking(d)`; `lock*`, `get*`, `put*`, `wait*`,
+//! `join*` likewise), with owned guards.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ambisync_redis::Error> {
@@ -15,6 +17,21 @@
 //! let permit = backend.acquire().await?;
 //! // ... call the backend; `permit.lost()` completes if the lease is lost ...
 //! permit.release().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! A work queue shared by producer and consumer processes, with
+//! at-least-once delivery that survives a dead consumer:
+//!
+//! ```no_run
+//! # async fn demo(redis: ambisync_redis::Redis) -> Result<(), ambisync_redis::Error> {
+//! use ambisync_redis::Queue;
+//!
+//! let jobs: Queue<String> = Queue::bounded(&redis, "jobs", 100)?;
+//! jobs.put(&"thumbnail 17".to_owned()).await?;     // in a producer
+//! let job = jobs.get().await?;                       // in a consumer
+//! // ... handle it (idempotently: it may come again if we die here) ...
+//! job.task_done().await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -41,11 +58,29 @@
 //!   processes it after the acquire, on the same connection); if it cannot
 //!   reach Redis the lease expires. A dropped guard releases in the
 //!   background the same way. [`Redis::flush`] waits for those releases.
+//! - **Queues.** [`Queue::get`] moves an item atomically into the
+//!   consumer's in-flight list (a Lua script, or `BLMOVE` on a dedicated
+//!   connection while the queue is empty); [`Delivery::task_done`] removes
+//!   it. Consumers heart-beat through the same renewal task as leases; a
+//!   lapsed consumer's items go back to the queue (the visibility timeout),
+//!   and after a number of deliveries to a dead-letter list. Handlers must be
+//!   idempotent: see [`Queue`] for why exactly-once is not offered.
+//!   `unfinished_tasks` changes in the same script as the items, so it is
+//!   exact; `join` waits for a pub/sub message, not by polling.
+//! - **Event and Barrier.** [`Event::set`] bumps a generation that waiters
+//!   compare, so a `set` followed at once by `clear`, or published while a
+//!   waiter's pub/sub connection was down, still wakes it. A waiting
+//!   [`Barrier`] party holds a lease: a party that dies breaks the round.
 //! - **Keys.** Everything lives under a configurable prefix
 //!   (`"ambisync:"` by default): `{prefix}{name}:sem`, `...:lock`,
-//!   `...:lock:fence`, channels `...:released`. Names and values reach the
-//!   scripts only as `KEYS`/`ARGV`. An ACL user limited to `~prefix*` and
-//!   `&prefix*` is enough.
+//!   `...:lock:fence`, `...:q`, `...:q:inflight:<consumer>`, `...:event`,
+//!   `...:barrier`, channels such as `...:released`. Names and values reach
+//!   the scripts only as `KEYS`/`ARGV` (a queue's scripts also derive its
+//!   consumers' in-flight list names from an `ARGV` prefix, inside the
+//!   queue's hash tag, so a cluster keeps them in one slot). An ACL user
+//!   limited to `~prefix*` and `&prefix*` is enough; add `+client|unblock`
+//!   if it has no `@admin`/`@dangerous` commands, so that a queue shutdown
+//!   can interrupt blocked gets at once.
 //! - **Errors are values.** Every call that talks to Redis returns
 //!   [`Error`]; every round trip is bounded by the client's op timeout and by
 //!   what is left of the caller's own timeout, so a Redis that is down or
@@ -74,6 +109,9 @@
 //!   (tokens embed the server time in microseconds), and in any case for a
 //!   handle that saw the older tokens (it sends its highest as a floor).
 //! - **No fairness across processes.** Woken waiters retry; one of them wins.
+//! - **Queues** keep what Redis keeps: with AOF `appendfsync always` an
+//!   acknowledged `put` survives a Redis crash; without persistence a
+//!   restart empties the queue and its counters (see [`Queue`]).
 //! - This is not Redlock: one Redis (or one primary) is the authority.
 //!
 //! # Requirements
@@ -96,19 +134,27 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+mod barrier;
 mod blocking;
 mod client;
 mod error;
+mod event;
 mod lease;
 mod lock;
 mod notify;
+mod queue;
 mod scripts;
 mod semaphore;
 mod wait;
 
+pub use barrier::Barrier;
 pub use client::{Builder, DEFAULT_LEASE, DEFAULT_OP_TIMEOUT, DEFAULT_PREFIX, Redis};
 pub use error::{Error, Result};
+pub use event::Event;
 pub use lock::{Lock, LockGuard};
+pub use queue::{
+    DEFAULT_MAX_DELIVERIES, Delivery, Item, LifoQueue, PriorityQueue, Queue, QueueOptions,
+};
 pub use semaphore::{BoundedSemaphore, Permit, Semaphore};
 
 /// The crate's Lua scripts, for the benchmark's floor (the same commands

@@ -24,7 +24,7 @@ const EXPIRY_MARGIN: Duration = Duration::from_millis(2);
 /// When no lease is held (a semaphore with no capacity left, waiting for a
 /// raw `release`, which publishes) or Redis cannot say when one ends, look
 /// again after this long anyway: a safety net, not the wake-up path.
-const UNKNOWN_EXPIRY_RETRY: Duration = Duration::from_secs(1);
+pub(crate) const UNKNOWN_EXPIRY_RETRY: Duration = Duration::from_secs(1);
 
 /// Acquires with `attempt` until granted or `deadline` passes (`Ok(None)`).
 /// `attempt` gets the time budget of its round trip.
@@ -40,11 +40,7 @@ where
 {
     let mut generation = listener.receiver();
     let mut subscribed = false;
-    // A zero timeout still makes one attempt, with the full op timeout.
-    let mut budget = match deadline {
-        Some(d) if d <= Instant::now() => client.op_timeout,
-        _ => client.budget(deadline),
-    };
+    let mut budget = client.first_budget(deadline);
     loop {
         generation.borrow_and_update();
         let busy = match attempt(budget).await? {

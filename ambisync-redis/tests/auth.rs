@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use ambisync_redis::{BoundedSemaphore, Error, Lock, Redis};
+use ambisync_redis::{Barrier, BoundedSemaphore, Error, Event, Lock, Queue, QueueOptions, Redis};
 use support::{Options, RedisServer, run, unique, within};
 
 const LIMIT: Duration = Duration::from_secs(40);
@@ -29,6 +29,30 @@ async fn exercise(redis: &Redis) {
     next.release().await.unwrap();
     let sem = BoundedSemaphore::new(redis, &name, 1).unwrap();
     sem.acquire().await.unwrap().release().await.unwrap();
+
+    // A queue: a get blocked in BLMOVE for up to 20 s is interrupted by the
+    // shutdown (CLIENT UNBLOCK) at once.
+    let options = QueueOptions::new().visibility_timeout(Duration::from_secs(20));
+    let queue: Queue<String> = Queue::with_options(redis, &name, options).unwrap();
+    queue.put(&"one".to_owned()).await.unwrap();
+    queue.get().await.unwrap().task_done().await.unwrap();
+    assert!(queue.join_timeout(Duration::from_secs(5)).await.unwrap());
+    let getter = tokio::spawn({
+        let queue = queue.clone();
+        async move { queue.get().await.map(drop) }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    queue.shutdown().await.unwrap();
+    let got = within(Duration::from_secs(5), "get woken by shutdown", getter)
+        .await
+        .unwrap();
+    assert!(matches!(got, Err(Error::ShutDown)), "{got:?}");
+
+    let event = Event::new(redis, &name).unwrap();
+    event.set().await.unwrap();
+    assert!(event.wait_timeout(Duration::from_secs(5)).await.unwrap());
+    let barrier = Barrier::new(redis, &name, 1).unwrap();
+    assert_eq!(barrier.wait().await.unwrap(), 0);
 }
 
 #[test]
@@ -59,7 +83,10 @@ fn an_acl_user_limited_to_the_prefix_is_enough() {
     let server = RedisServer::with(Options {
         password: Some("admin".into()),
         acl_users: vec![
-            "user app on >app-pw resetkeys ~app:* resetchannels &app:* +@all -@dangerous".into(),
+            // As the crate docs advise: `client|unblock` lets a queue
+            // shutdown interrupt blocked gets.
+            "user app on >app-pw resetkeys ~app:* resetchannels &app:* +@all -@dangerous +client|unblock"
+                .into(),
         ],
         ..Options::default()
     });

@@ -7,32 +7,17 @@ mod support;
 use std::time::{Duration, Instant};
 
 use ambisync_redis::{BoundedSemaphore, Lock, Redis};
-use support::child::{Child, hear, run_role, say};
+use support::child::{Child, child_runtime, env, env_u64, hear, run_role, say};
 use support::shared_file::{FencedResource, HolderCount, SharedFile};
-use support::{RedisServer, run, unique, within};
+use support::{RedisServer, Rng, run, unique, within};
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn env(key: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| panic!("child needs {key}"))
-}
-
-fn env_u64(key: &str) -> u64 {
-    env(key)
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number"))
-}
 
 /// The entry point of every child role; a no-op in a normal test run.
 #[test]
 fn child_role() {
     run_role(|role| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        child_runtime().block_on(async {
             match role {
                 "hold-lock" => hold_lock().await,
                 "hold-permit" => hold_permit().await,
@@ -74,21 +59,6 @@ async fn hold_permit() {
     say("HELD");
     tokio::time::sleep(Duration::from_secs(60)).await;
     drop(permit);
-}
-
-/// A tiny xorshift generator: enough randomness for cancellation points.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// 8 tasks hammer one BoundedSemaphore for STORM_MS, cancelling acquires

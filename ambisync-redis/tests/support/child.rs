@@ -25,6 +25,27 @@ pub fn run_role(dispatch: impl FnOnce(&str)) {
     }
 }
 
+/// In the child: the runtime that runs its role (2 workers, as a test's).
+pub fn child_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("child runtime")
+}
+
+/// In the child: a setting the parent passed in the environment.
+pub fn env(key: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| panic!("child needs {key}"))
+}
+
+/// In the child: a numeric setting from the environment.
+pub fn env_u64(key: &str) -> u64 {
+    env(key)
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number"))
+}
+
 /// In the child: one protocol line to the parent.
 pub fn say(line: impl AsRef<str>) {
     let mut out = std::io::stdout().lock();

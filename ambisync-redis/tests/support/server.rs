@@ -79,6 +79,31 @@ fn free_port() -> u16 {
 }
 
 impl RedisServer {
+    /// The Redis of an example or benchmark: `REDIS_URL` when it is set,
+    /// else a server of its own (which lives as long as the returned value).
+    pub fn from_env_or_start() -> (Option<RedisServer>, String) {
+        match std::env::var("REDIS_URL") {
+            Ok(url) => (None, url),
+            Err(_) => {
+                let server = RedisServer::start();
+                let url = server.url();
+                (Some(server), url)
+            }
+        }
+    }
+
+    /// Runs a benchmark: `bench(url)` on a 2-worker tokio runtime against
+    /// [`from_env_or_start`](Self::from_env_or_start)'s Redis.
+    pub fn run_bench<F: std::future::Future<Output = ()>>(bench: impl FnOnce(String) -> F) {
+        let (_server, url) = Self::from_env_or_start();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("benchmark runtime");
+        runtime.block_on(bench(url));
+    }
+
     /// A server without persistence or auth.
     pub fn start() -> RedisServer {
         Self::with(Options::default())
