@@ -1072,3 +1072,47 @@ fn a_panic_inside_map_unlocks() {
     assert!(mapped.is_err());
     assert!(!owned.is_locked());
 }
+
+/// async-lock#91: two waiting futures polled by one task, in reverse order;
+/// the unlock's wake-up goes to the one that is then never polled again. The
+/// other, polled when the task wakes, must still take the free lock.
+#[test]
+fn a_wake_up_left_with_an_unpolled_future_of_the_same_task_does_not_strand_another() {
+    futures::executor::block_on(async {
+        let lock = Lock::new(());
+        let held = lock.lock().await;
+        let mut first = Box::pin(lock.lock());
+        let mut second = Box::pin(lock.lock());
+        std::future::poll_fn(|cx| {
+            assert!(first.as_mut().poll(cx).is_pending());
+            assert!(second.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        drop(held); // wakes `first`, which is never polled again
+        let guard = within_blocking_executor(second).await;
+        drop(guard);
+        drop(first);
+        assert!(!lock.is_locked());
+        assert_eq!(lock.waiters(), 0);
+    });
+}
+
+/// Awaits `fut`, failing (instead of hanging) after [`LIMIT`] on any executor.
+async fn within_blocking_executor<F: Future + Unpin>(fut: F) -> F::Output {
+    let deadline = Instant::now() + LIMIT;
+    let mut fut = fut;
+    std::future::poll_fn(move |cx| {
+        if let std::task::Poll::Ready(out) = std::pin::Pin::new(&mut fut).poll(cx) {
+            return std::task::Poll::Ready(out);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still waiting after {LIMIT:?}: stranded"
+        );
+        // Look again soon: a stranded future is never woken.
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
+}

@@ -79,7 +79,7 @@
 
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::pin;
 // Owned guards and permits need std's `Arc` (loom's only adds leak tracking).
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll};
@@ -1084,7 +1084,7 @@ fn on_rwlock_thread(
 /// Polls `future` once and drops it: a waiter that counts itself in or joins
 /// a line, may be woken, and gives up.
 fn poll_once_then_drop(future: impl Future) {
-    let _ = poll_once(pin!(future));
+    let _ = pin!(future).poll(&mut noop_context());
 }
 
 /// Joins the threads, then checks the lock is free, holds `value`, and

@@ -8,6 +8,8 @@
 
 mod common;
 
+use futures::FutureExt;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,7 +23,7 @@ use ambisync::{
 };
 use common::{
     LIMIT, StopOnDrop, eventually, eventually_async, hold_in_thread, join_thread, join_within,
-    poll_once, within,
+    within,
 };
 
 /// A short timeout for the cases where expiring is the point.
@@ -113,7 +115,7 @@ fn debug_shows_the_state_without_blocking() {
     drop(u);
     let w = lock.try_write().unwrap();
     let mut waiting = Box::pin(lock.read());
-    assert!(poll_once(&mut waiting).is_none());
+    assert!((&mut waiting).now_or_never().is_none());
     assert_eq!(
         format!("{lock:?}"),
         "RwLock { readers: 0, writer: true, upgradable: false, waiters: 1, value: <locked> }"
@@ -210,32 +212,32 @@ async fn async_forms_wait_for_a_thread_to_release() {
     let held = hold_write(&lock);
     let mut read = Box::pin(lock.read());
     let mut read_owned = Box::pin(lock.read_owned());
-    assert!(poll_once(&mut read).is_none());
-    assert!(poll_once(&mut read_owned).is_none());
+    assert!((&mut read).now_or_never().is_none());
+    assert!((&mut read_owned).now_or_never().is_none());
     drop(held);
     assert_eq!(*within("read", read).await, 0);
     assert_eq!(*within("read_owned", read_owned).await, 0);
 
     let held = hold_read(&lock);
     let mut write = Box::pin(lock.write());
-    assert!(poll_once(&mut write).is_none());
+    assert!((&mut write).now_or_never().is_none());
     drop(held);
     *within("write", write).await += 1;
     let held = hold_read(&lock);
     let mut write_owned = Box::pin(lock.write_owned());
-    assert!(poll_once(&mut write_owned).is_none());
+    assert!((&mut write_owned).now_or_never().is_none());
     drop(held);
     *within("write_owned", write_owned).await += 1;
 
     let held = hold_upgradable(&lock);
     let mut upgradable = Box::pin(lock.upgradable_read());
-    assert!(poll_once(&mut upgradable).is_none());
+    assert!((&mut upgradable).now_or_never().is_none());
     drop(held);
     let guard = within("upgradable_read", upgradable).await;
     *within("upgrade", RwLockUpgradableReadGuard::upgrade(guard)).await += 1;
     let held = hold_upgradable(&lock);
     let mut upgradable_owned = Box::pin(lock.upgradable_read_owned());
-    assert!(poll_once(&mut upgradable_owned).is_none());
+    assert!((&mut upgradable_owned).now_or_never().is_none());
     drop(held);
     let guard = within("upgradable_read_owned", upgradable_owned).await;
     *within(
@@ -408,11 +410,11 @@ fn a_waiting_writer_holds_new_readers_back() {
     );
     assert!(lock.try_upgradable_read().is_none());
     let mut late_reader = Box::pin(lock.read());
-    assert!(poll_once(&mut late_reader).is_none());
+    assert!((&mut late_reader).now_or_never().is_none());
     drop(reader);
     join_within("the writer after the last reader left", writer);
     assert_eq!(
-        poll_once(&mut late_reader).map(|guard| *guard),
+        (&mut late_reader).now_or_never().map(|guard| *guard),
         Some(1),
         "the late reader enters after the writer"
     );
@@ -474,9 +476,9 @@ fn a_woken_writer_dropped_before_it_looked_lets_the_held_back_readers_in() {
     let lock = Arc::new(RwLock::new(0u64));
     let reader = lock.read_blocking();
     let mut writer = Box::pin(lock.write());
-    assert!(poll_once(&mut writer).is_none());
+    assert!((&mut writer).now_or_never().is_none());
     let mut task_reader = Box::pin(lock.read());
-    assert!(poll_once(&mut task_reader).is_none());
+    assert!((&mut task_reader).now_or_never().is_none());
     let thread_reader = {
         let lock = Arc::clone(&lock);
         std::thread::spawn(move || *lock.read_blocking())
@@ -485,7 +487,7 @@ fn a_woken_writer_dropped_before_it_looked_lets_the_held_back_readers_in() {
     drop(reader); // the last reader: wakes the writer
     drop(writer); // woken, never polled again
     assert!(
-        poll_once(&mut task_reader).is_some(),
+        (&mut task_reader).now_or_never().is_some(),
         "the task reader stayed held back"
     );
     assert_eq!(
@@ -507,7 +509,7 @@ fn a_woken_writer_dropped_passes_its_wake_up_to_the_next_writer() {
     let lock = Arc::new(RwLock::new(0u64));
     let holder = lock.write_blocking();
     let mut first = Box::pin(lock.write());
-    assert!(poll_once(&mut first).is_none());
+    assert!((&mut first).now_or_never().is_none());
     let second = {
         let lock = Arc::clone(&lock);
         std::thread::spawn(move || *lock.write_blocking() += 1)
@@ -546,7 +548,7 @@ async fn a_dropped_read_future_is_no_longer_counted() {
     let lock = RwLock::new(0);
     let writer = lock.write().await;
     let mut reader = Box::pin(lock.read());
-    assert!(poll_once(&mut reader).is_none());
+    assert!((&mut reader).now_or_never().is_none());
     assert_eq!(lock.waiters(), 1);
     drop(reader);
     assert_eq!(lock.waiters(), 0);
@@ -625,7 +627,7 @@ fn upgrade_holding_a_reader_back(
     let reader = lock.read_blocking();
     let guard = lock.upgradable_read_blocking();
     let mut upgrade = Box::pin(RwLockUpgradableReadGuard::upgrade(guard));
-    assert!(poll_once(&mut upgrade).is_none());
+    assert!((&mut upgrade).now_or_never().is_none());
     let held_back = {
         let lock = Arc::clone(lock);
         std::thread::spawn(move || *lock.read_blocking())
@@ -642,7 +644,9 @@ fn readers_held_back_by_an_upgrade_enter_after_the_upgraded_writer() {
     let lock = Arc::new(RwLock::new(0u64));
     let (reader, mut upgrade, held_back) = upgrade_holding_a_reader_back(&lock);
     drop(reader);
-    let mut writer = poll_once(&mut upgrade).expect("the last other reader left");
+    let mut writer = (&mut upgrade)
+        .now_or_never()
+        .expect("the last other reader left");
     *writer = 3;
     drop(writer);
     assert_eq!(join_within("the held-back reader", held_back), 3);
@@ -683,7 +687,7 @@ async fn owned_upgrade_forms() {
     let mut upgrade = Box::pin(OwnedRwLockUpgradableReadGuard::upgrade_timeout(
         guard, LIMIT,
     ));
-    assert!(poll_once(&mut upgrade).is_none());
+    assert!((&mut upgrade).now_or_never().is_none());
     drop(reader);
     let writer = within("owned upgrade", upgrade).await.unwrap();
     let guard = OwnedRwLockWriteGuard::downgrade_to_upgradable(writer);

@@ -1743,3 +1743,21 @@ async fn acquire_many_timeout_gives_up_and_leaves_the_line() {
     let one = sem.acquire_many_owned(1).await.unwrap();
     assert_eq!(one.num_permits(), 1);
 }
+
+/// The head of the line wants five permits; three are free; it gives up.
+/// The next waiter, who wants one, must get it at once.
+#[test]
+fn a_head_waiter_for_many_leaving_lets_the_next_one_take_free_permits() {
+    let sem = Semaphore::new(0);
+    let mut many = tokio_test::task::spawn(sem.acquire_many(5));
+    let mut one = tokio_test::task::spawn(sem.acquire());
+    assert!(many.poll().is_pending());
+    assert!(one.poll().is_pending());
+    sem.release_n(3);
+    assert!(one.poll().is_pending(), "behind the head");
+    drop(many);
+    assert!(one.is_woken(), "the head left: the next in line is served");
+    assert!(one.poll().is_ready());
+    assert_eq!(sem.available_permits(), 3);
+    assert_eq!(sem.waiters(), 0);
+}

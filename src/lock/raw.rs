@@ -183,6 +183,19 @@ impl Handed<RawLock> for RawLockWait {
             Some(ticket) => {
                 let list = lock.list();
                 if !list.poll_ticket(ticket, wakeup) {
+                    // Polled without a wake-up of its own (a task polling
+                    // several futures): it tries anyway. The unlock's wake-up
+                    // may sit with another future of this task that is never
+                    // polled again (async-lock#91), and this one must not
+                    // sleep on a free lock.
+                    if self.fair.attempt(&lock.state, list) {
+                        self.ticket = None;
+                        if !list.leave(ticket, || {}) {
+                            pass_on(lock, list);
+                        }
+                        self.uncount(lock);
+                        return Poll::Ready(());
+                    }
                     return Poll::Pending;
                 }
                 self.ticket = None;

@@ -263,13 +263,13 @@ impl Handed<Permits> for AcquireWait {
     fn expire(&mut self, permits: &Permits) -> bool {
         self.ticket
             .take()
-            .is_some_and(|ticket| !permits.list().leave(ticket, || permits.count_out()))
+            .is_some_and(|ticket| !leave(permits, ticket))
     }
 
     /// Gives up: leaves the line, or passes on permits granted meanwhile.
     fn cancel(&mut self, permits: &Permits) {
         if let Some(ticket) = self.ticket.take() {
-            if !permits.list().leave(ticket, || permits.count_out()) {
+            if !leave(permits, ticket) {
                 // Granted, but never seen: the permits go on.
                 permits.give_back(self.n);
             }
@@ -280,4 +280,15 @@ impl Handed<Permits> for AcquireWait {
         self.ticket
             .is_none_or(|ticket| permits.list().is_notified(ticket))
     }
+}
+
+/// A waiter leaves the line; `false` if it had been granted its permits
+/// first. The waiter behind it may want fewer permits than it did, and be
+/// served by those already free: the line is looked at again.
+fn leave(permits: &Permits, ticket: Ticket) -> bool {
+    let left = permits.list().leave(ticket, || permits.count_out());
+    if left {
+        permits.hand_off();
+    }
+    left
 }
