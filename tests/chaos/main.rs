@@ -27,6 +27,7 @@ mod event;
 mod lock;
 mod queue;
 mod rlock;
+mod rwlock;
 mod scenarios;
 mod semaphore;
 mod timer;
