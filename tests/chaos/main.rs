@@ -30,4 +30,5 @@ mod rlock;
 mod rwlock;
 mod scenarios;
 mod semaphore;
+mod semaphore_many;
 mod timer;
