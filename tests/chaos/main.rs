@@ -24,6 +24,7 @@ mod harness;
 mod barrier;
 mod condition;
 mod event;
+mod guards;
 mod lock;
 mod queue;
 mod rlock;
