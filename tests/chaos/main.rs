@@ -27,6 +27,7 @@ mod event;
 mod guards;
 mod lock;
 mod queue;
+mod queue_stream;
 mod rlock;
 mod rwlock;
 mod scenarios;
