@@ -34,3 +34,4 @@ mod scenarios;
 mod semaphore;
 mod semaphore_many;
 mod timer;
+mod timer_fn;
