@@ -160,3 +160,64 @@ fn a_release_reaches_the_first_waiter_queued_on_another_thread() {
         assert_eq!(sem.available_permits(), 1);
     }
 }
+
+/// Found by the `acquire_many` property test (`tests/model_acquire_many.rs`):
+/// a request for zero permits made while others wait joins the line; when
+/// the waiter ahead of it is handed the last free permits, the hand-off stops
+/// ("no permits left") without looking at the zero-permit waiter behind,
+/// which then waits for the next release — forever if the permits are never
+/// released, although it needs none. The contract (a waiter is never left
+/// waiting for permits already free, as with the big head waiter fixed
+/// before): a request for zero permits never waits.
+#[test]
+fn a_request_for_zero_permits_is_never_stranded_behind_a_served_waiter() {
+    use futures::FutureExt;
+    use futures::future::BoxFuture;
+
+    type Many<'a> = Result<ambisync::SemaphorePermit<'a>, ambisync::TooManyPermitsError>;
+
+    fn check<'a>(
+        kind: &str,
+        one: ambisync::SemaphorePermit<'a>,
+        mut head: BoxFuture<'a, Many<'a>>,
+        mut zero: BoxFuture<'a, Many<'a>>,
+    ) {
+        assert!(
+            (&mut head).now_or_never().is_none(),
+            "no permit free: waits"
+        );
+        // Its first poll, behind the waiting head.
+        let first_look = (&mut zero).now_or_never();
+        // The head is handed the only permit.
+        drop(one);
+        let head_permit = (&mut head)
+            .now_or_never()
+            .expect("handed the permit")
+            .unwrap();
+        let zero_permit = first_look
+            .or_else(|| (&mut zero).now_or_never())
+            .unwrap_or_else(|| {
+                panic!("{kind}: a request for 0 permits waits while the head holds the only one")
+            })
+            .unwrap();
+        assert_eq!(zero_permit.num_permits(), 0);
+        drop((head_permit, zero_permit));
+    }
+
+    let sem = ambisync::Semaphore::new(1);
+    check(
+        "Semaphore",
+        sem.try_acquire().unwrap(),
+        sem.acquire_many(1).boxed(),
+        sem.acquire_many(0).boxed(),
+    );
+    assert_eq!((sem.available_permits(), sem.waiters()), (1, 0));
+    let sem = ambisync::BoundedSemaphore::new(1);
+    check(
+        "BoundedSemaphore",
+        sem.try_acquire().unwrap(),
+        sem.acquire_many(1).boxed(),
+        sem.acquire_many(0).boxed(),
+    );
+    assert_eq!((sem.available_permits(), sem.waiters()), (1, 0));
+}

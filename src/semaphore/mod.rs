@@ -459,7 +459,8 @@ impl<B: Bound> GenericSemaphore<B> {
     /// `acquire_many`, Java's `acquire(n)`).
     ///
     /// The waiter keeps its place in line: later waiters, even for fewer
-    /// permits, wait behind it, so it is never overtaken.
+    /// permits, wait behind it, so it is never overtaken. A request for zero
+    /// permits takes none and never waits.
     ///
     /// # Errors
     ///
