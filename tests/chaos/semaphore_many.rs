@@ -200,11 +200,15 @@ impl Shared {
         );
     }
 
-    /// How many permits to ask for: mostly within the count; on a bounded
-    /// semaphore sometimes more than its bound (refused at once).
+    /// How many permits to ask for: mostly within the count, sometimes none;
+    /// on a bounded semaphore sometimes more than its bound (refused at
+    /// once).
     fn count(&self, rng: &mut Rng) -> usize {
         if self.sem.is_bounded() && rng.one_in(8) {
             self.permits + 1 + rng.index(3)
+        } else if rng.one_in(12) {
+            // None at all: never waits.
+            0
         } else {
             1 + rng.index(self.permits)
         }
