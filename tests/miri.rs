@@ -393,9 +393,10 @@ fn lock_mapped_guards_across_threads_never_race() {
                         1 => block_on(async {
                             let guard = lock.lock().await;
                             // Refused: the guard comes back whole.
-                            let mut guard = LockGuard::try_map(guard, |_| None::<&mut usize>)
-                                .err()
-                                .expect("refused");
+                            let Err(mut guard) = LockGuard::try_map(guard, |_| None::<&mut usize>)
+                            else {
+                                panic!("try_map with None must refuse");
+                            };
                             guard.0.items.push(format!("{t}:{i}"));
                             guard.1 += 1;
                         }),
