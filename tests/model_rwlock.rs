@@ -17,7 +17,13 @@
 //! - a pending upgrade holds new readers back; dropping it gives the
 //!   upgradable access back;
 //! - no wait is ever needed to release, and the value seen by a reader is
-//!   the last value written.
+//!   the last value written;
+//! - no lost wake-up (each waiting future has a counting waker of its own):
+//!   held-back readers that may enter were woken; with the lock free, one
+//!   waiting writer or upgradable reader at least was; an upgrade left
+//!   alone was. (Checked against two deliberate breakages: a cancelled
+//!   writer not letting the held-back readers in, an unlocking writer not
+//!   waking the next; each fails at once.)
 #![cfg(not(miri))]
 
 use std::future::Future;
@@ -30,7 +36,6 @@ use ambisync::{
     OwnedRwLockReadGuard, OwnedRwLockUpgradableReadGuard, OwnedRwLockWriteGuard, RwLock,
     RwLockMappedWriteGuard, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
-use futures::task::noop_waker_ref;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,7 +130,37 @@ impl Guard<'_> {
     }
 }
 
-type Pending<'a> = (Kind, Pin<Box<dyn Future<Output = Guard<'a>> + 'a>>);
+type GuardFuture<'a> = Pin<Box<dyn Future<Output = Guard<'a>> + 'a>>;
+type Pending<'a> = (Kind, GuardFuture<'a>, Watch);
+
+/// A waker of its own for each waiting future, counting its wake-ups, so
+/// that a lost wake-up shows: a future that could go on now must have been
+/// woken since it last looked.
+struct Watch {
+    waker: std::task::Waker,
+    count: futures_test::task::AwokenCount,
+    seen: usize,
+}
+
+impl Watch {
+    fn new() -> Watch {
+        let (waker, count) = futures_test::task::new_count_waker();
+        Watch {
+            waker,
+            count,
+            seen: 0,
+        }
+    }
+
+    fn poll<T>(&mut self, fut: Pin<&mut (dyn Future<Output = T> + '_)>) -> Poll<T> {
+        self.seen = self.count.get();
+        fut.poll(&mut Context::from_waker(&self.waker))
+    }
+
+    fn woken(&self) -> bool {
+        self.count.get() > self.seen
+    }
+}
 
 /// The model's state.
 #[derive(Debug, Default, Clone)]
@@ -174,17 +209,13 @@ impl Model {
     }
 }
 
-fn poll_once<T>(fut: Pin<&mut (dyn Future<Output = T> + '_)>) -> Poll<T> {
-    fut.poll(&mut Context::from_waker(noop_waker_ref()))
-}
-
 fn run(ops: Vec<Op>) {
     let lock = Arc::new(RwLock::new(0u64));
     let mut model = Model::default();
     let mut guards: Vec<Guard<'_>> = Vec::new();
     let mut pending: Vec<Pending<'_>> = Vec::new();
     // A pending upgrade future (at most one: one upgradable reader).
-    let mut upgrade: Option<Pin<Box<dyn Future<Output = Guard<'_>> + '_>>> = None;
+    let mut upgrade: Option<(GuardFuture<'_>, Watch)> = None;
     for (step, op) in ops.into_iter().enumerate() {
         let at = format!("step {step}: {op:?}; model before: {model:?}");
         match op {
@@ -283,11 +314,12 @@ fn run(ops: Vec<Op>) {
                             }),
                             _ => unreachable!("an upgradable guard"),
                         };
-                        match poll_once(fut.as_mut()) {
+                        let mut watch = Watch::new();
+                        match watch.poll(fut.as_mut()) {
                             Poll::Ready(w) => (Some(w), None),
                             Poll::Pending => {
                                 if matches!(op, Op::UpgradePending) && upgrade.is_none() {
-                                    upgrade = Some(fut);
+                                    upgrade = Some((fut, watch));
                                     model.upgrading = true;
                                 } else {
                                     // Dropped: the upgradable access goes.
@@ -389,7 +421,8 @@ fn run(ops: Vec<Op>) {
                 // the timed forms at their deadline.
                 let expect = model.may_enter(kind, false)
                     || (kind != Kind::Read && model.may_enter(kind, true));
-                match poll_once(fut.as_mut()) {
+                let mut watch = Watch::new();
+                match watch.poll(fut.as_mut()) {
                     Poll::Ready(guard) => {
                         assert!(expect, "{at}: entered at the first poll");
                         model.enter(kind);
@@ -400,7 +433,7 @@ fn run(ops: Vec<Op>) {
                         if kind != Kind::Read {
                             model.counted += 1;
                         }
-                        pending.push((kind, fut));
+                        pending.push((kind, fut, watch));
                     }
                 }
             }
@@ -411,7 +444,8 @@ fn run(ops: Vec<Op>) {
                 let i = i % pending.len();
                 let kind = pending[i].0;
                 let expect = model.may_enter(kind, true);
-                match poll_once(pending[i].1.as_mut()) {
+                let (_, fut, watch) = &mut pending[i];
+                match watch.poll(fut.as_mut()) {
                     Poll::Ready(guard) => {
                         assert!(expect, "{at}: a waiter entered");
                         drop(pending.swap_remove(i));
@@ -425,13 +459,13 @@ fn run(ops: Vec<Op>) {
                 }
             }
             Op::DropPending(i) => {
-                if let Some(fut) = upgrade.take_if(|_| i % 2 == 0) {
+                if let Some((fut, _)) = upgrade.take_if(|_| i % 2 == 0) {
                     // The pending upgrade: the upgradable access goes with it.
                     drop(fut);
                     model.upgrading = false;
                     model.leave(Kind::Upgradable);
                 } else if !pending.is_empty() {
-                    let (kind, fut) = pending.swap_remove(i % pending.len());
+                    let (kind, fut, _) = pending.swap_remove(i % pending.len());
                     drop(fut);
                     if kind != Kind::Read {
                         model.counted -= 1;
@@ -439,9 +473,37 @@ fn run(ops: Vec<Op>) {
                 }
             }
         }
+        // No lost wake-up: every held-back reader that may enter now was
+        // woken since it last looked (readers are woken all at once, when
+        // no writer holds or waits); when nobody holds the lock, at least
+        // one waiting writer or upgradable reader was (they are woken one
+        // at a time, the oldest first - which may not be one that could
+        // enter while a reader holds the lock - and a woken one that is
+        // dropped passes its wake-up on); a pending upgrade left alone with
+        // its own read access was.
+        for (kind, _, watch) in &pending {
+            if *kind == Kind::Read && model.may_enter(Kind::Read, false) {
+                assert!(watch.woken(), "{at}: a reader that may enter was not woken");
+            }
+        }
+        if !model.writer && model.readers == 0 {
+            let counted: Vec<&Watch> = pending
+                .iter()
+                .filter(|(kind, _, _)| *kind != Kind::Read)
+                .map(|(_, _, watch)| watch)
+                .collect();
+            assert!(
+                counted.is_empty() || counted.iter().any(|watch| watch.woken()),
+                "{at}: the lock is free, {} writers or upgradable readers wait, none was woken",
+                counted.len()
+            );
+        }
         // A pending upgrade goes through once the other readers are gone.
-        if let Some(fut) = upgrade.as_mut() {
-            match poll_once(fut.as_mut()) {
+        if let Some((fut, watch)) = upgrade.as_mut() {
+            if model.readers == 1 {
+                assert!(watch.woken(), "{at}: the upgrade left alone was not woken");
+            }
+            match watch.poll(fut.as_mut()) {
                 Poll::Ready(guard) => {
                     assert_eq!(model.readers, 1, "{at}: upgraded beside other readers");
                     upgrade = None;
@@ -467,7 +529,7 @@ fn run(ops: Vec<Op>) {
         );
         // A pending reader is counted until a release wakes the readers
         // all at once (it is no longer in line then, though not polled).
-        let reads = pending.iter().filter(|(k, _)| *k == Kind::Read).count();
+        let reads = pending.iter().filter(|(k, _, _)| *k == Kind::Read).count();
         let others = model.counted + usize::from(upgrade.is_some());
         let waiters = lock.waiters();
         assert!(
