@@ -8,6 +8,7 @@
 mod forms;
 mod ops;
 mod order;
+mod spin;
 mod stream;
 
 use std::fmt;

@@ -1,0 +1,44 @@
+//! Spinning before parking, for the blocking forms of `put` and `get`.
+//!
+//! A thread that parks on an empty (or full) queue costs a futex wait, a
+//! futex wake by the other side and two context switches: about 5 µs, where
+//! the item that would have ended the wait is often a few hundred
+//! nanoseconds away (a producer and a consumer on two threads take turns
+//! emptying and filling the queue). So a blocking `get` / `put` first retries
+//! for a bounded while, spinning then yielding with exponential backoff, and
+//! joins the line and parks only if that did not do it.
+//!
+//! Only threads spin: a task that finds the queue empty must return
+//! `Pending` to its executor at once.
+
+use std::time::Instant;
+
+/// Spin rounds `1, 2, 4, ... 2^SPIN_STEPS` pause hints long, then yields.
+const SPIN_STEPS: u32 = 6;
+/// Backoff steps in all (the ones past `SPIN_STEPS` yield the thread).
+const STEPS: u32 = 10;
+
+/// Retries `attempt` (which just failed) with backoff until it succeeds
+/// (`Some`), the backoff is spent, or `deadline` passes; `None`: go and wait
+/// in line.
+pub(super) fn retry_with_backoff<R>(
+    deadline: Option<Instant>,
+    mut attempt: impl FnMut() -> Option<R>,
+) -> Option<R> {
+    for step in 0..STEPS {
+        if step <= SPIN_STEPS {
+            for _ in 0..1u32 << step {
+                std::hint::spin_loop();
+            }
+        } else {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return None;
+            }
+            std::thread::yield_now();
+        }
+        if let Some(done) = attempt() {
+            return Some(done);
+        }
+    }
+    None
+}
