@@ -145,7 +145,13 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         }
         // Spinning is waiting too: never on a thread that drives tasks.
         runtime::assert_may_block(method);
-        if let Some(done) = retry_with_backoff(deadline, || self.put_from(&mut slot)) {
+        if let Some(done) = retry_with_backoff(deadline, || {
+            if self.may_put() {
+                self.put_from(&mut slot)
+            } else {
+                None
+            }
+        }) {
             return done;
         }
         let item = slot
@@ -293,7 +299,12 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         }
         // Spinning is waiting too: never on a thread that drives tasks.
         runtime::assert_may_block(method);
-        if let Some(done) = retry_with_backoff(deadline, || self.take()) {
+        if let Some(done) =
+            retry_with_backoff(
+                deadline,
+                || if self.may_take() { self.take() } else { None },
+            )
+        {
             return Some(done);
         }
         block_on(Get::new(self), deadline, method)

@@ -13,10 +13,19 @@
 
 use std::time::Instant;
 
+use crate::wait::sync::thread;
+
 /// Spin rounds `1, 2, 4, ... 2^SPIN_STEPS` pause hints long, then yields.
+#[cfg(not(ambisync_loom))]
 const SPIN_STEPS: u32 = 6;
 /// Backoff steps in all (the ones past `SPIN_STEPS` yield the thread).
+#[cfg(not(ambisync_loom))]
 const STEPS: u32 = 10;
+/// The loom models retry once: every retry is a path to explore.
+#[cfg(ambisync_loom)]
+const SPIN_STEPS: u32 = 0;
+#[cfg(ambisync_loom)]
+const STEPS: u32 = 1;
 
 /// Retries `attempt` (which just failed) with backoff until it succeeds
 /// (`Some`), the backoff is spent, or `deadline` passes; `None`: go and wait
@@ -34,7 +43,7 @@ pub(super) fn retry_with_backoff<R>(
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return None;
             }
-            std::thread::yield_now();
+            thread::yield_now();
         }
         if let Some(done) = attempt() {
             return Some(done);
