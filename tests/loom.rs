@@ -63,7 +63,7 @@
 //! | `queue_join_returns_exactly_when_the_last_task_is_done` | `join` returns when `unfinished` hits 0, not before | `task_done` not waking joiners; `join` done at 1 |
 //! | `queue_shutdown_wakes_a_waiting_getter_and_putter` | shutdown wakes every waiter | shutdown not waking getters, or putters |
 //! | `queue_shutdown_racing_a_put_into_a_freed_slot_loses_nothing` | a spinning or waiting put either gets in or hands its item back; the length and shutdown read without the mutex agree | put not woken by the get; shutdown not published to the length hint |
-//! | `queue_shutdown_immediate_racing_a_blocking_get_hands_the_item_out_once` | the item goes to the getter or into the drained list, never both, never neither; `unfinished` exact | drain not counting items done; a getter left waiting |
+//! | `queue_shutdown_immediate_racing_a_blocking_get_hands_the_item_out_once` | the item goes to the getter or into the drained list, never both, never neither; `unfinished` exact | drain not counting items done; a getter left waiting; the drain not written to the length hint (checked: fails) |
 //! | **Semaphores** | | |
 //! | `a_release_reaches_a_thread_queueing_up_at_the_same_time`, `two_releases_reach_two_waiters_queueing_up_at_the_same_time` | FIFO hand-off, no lost permit | `release` without hand-off |
 //! | `a_permit_drop_reaches_a_task_queueing_up_at_the_same_time` | a dropped permit reaches a waiter | permit drop without hand-off |
