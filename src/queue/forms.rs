@@ -143,8 +143,9 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         if let Some(done) = self.put_from(&mut slot) {
             return done;
         }
-        // Spinning is waiting too: never on a thread that drives tasks.
-        runtime::assert_may_block(method);
+        // A thread that drives tasks spins too before `block_on` refuses to
+        // wait there (a microsecond before the panic): checking here as well
+        // would probe tokio twice per wait on `spawn_blocking` threads.
         if let Some(done) = retry_with_backoff(deadline, || {
             if self.may_put() {
                 self.put_from(&mut slot)
@@ -297,8 +298,9 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         if let Some(done) = self.take() {
             return Some(done);
         }
-        // Spinning is waiting too: never on a thread that drives tasks.
-        runtime::assert_may_block(method);
+        // A thread that drives tasks spins too before `block_on` refuses to
+        // wait there (a microsecond before the panic): checking here as well
+        // would probe tokio twice per wait on `spawn_blocking` threads.
         if let Some(done) =
             retry_with_backoff(
                 deadline,
