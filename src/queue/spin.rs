@@ -26,8 +26,9 @@ const SPIN_STEPS: u32 = 4;
 /// yield. Measured (BENCHMARKS.md, issue 15): the yield is what helps most
 /// (without it 4 → 4 threads gained nothing); more of them (crossbeam's
 /// Backoff: 127 pauses and 3 yields) made the median no better and the
-/// tail much worse on an oversubscribed machine (5 µs to 20 µs an item where
-/// parking peers stayed under 1 µs).
+/// tail worse. Even one yield costs a time slice on an oversubscribed
+/// machine (tens of µs an item where parking peers stayed near 1 µs; see
+/// BENCHMARKS.md): an adaptive rule is the open follow-up.
 #[cfg(not(ambisync_loom))]
 const STEPS: u32 = 6;
 /// The loom models retry once: every retry is a path to explore.
