@@ -3,8 +3,9 @@
 //! `shutdown()` for ambisync, the senders dropped for channels); one iteration
 //! is one item through the queue.
 //!
-//! - `queue_{1to1,4to4}_async`: tasks on a two-worker runtime; `Queue` against
-//!   async-channel, flume and tokio's mpsc (single consumer: 4 → 1 there).
+//! - `queue_{1to1,4to4,4to1}_async`: tasks on a two-worker runtime; `Queue`
+//!   against async-channel, flume and tokio's mpsc (single consumer: 4 → 1 in
+//!   the 4 → 4 case).
 //! - `queue_{1to1,4to4}_blocking`: OS threads; `put_blocking`/`get_blocking`
 //!   against crossbeam-channel, flume, async-channel's blocking calls and std's
 //!   `sync_channel` (single consumer: 1 → 1 only).
@@ -564,14 +565,18 @@ type Priority = Ambisync<ambisync::Priority>;
 
 fn queue_async(c: &mut Criterion) {
     let rt = two_workers();
-    for (case, n) in [("queue_1to1_async", 1), ("queue_4to4_async", 4)] {
+    for (case, producers, consumers) in [
+        ("queue_1to1_async", 1, 1),
+        ("queue_4to4_async", 4, 4),
+        ("queue_4to1_async", 4, 1),
+    ] {
         let mut group = c.benchmark_group(case);
         group.throughput(Throughput::Elements(1));
-        bench_async::<Fifo>(&mut group, "ambisync", &rt, n, n);
-        bench_async::<AsyncChan>(&mut group, "async_channel", &rt, n, n);
-        bench_async::<Flume>(&mut group, "flume", &rt, n, n);
-        // mpsc: n producers, always one consumer.
-        bench_async::<TokioMpsc>(&mut group, "tokio", &rt, n, 1);
+        bench_async::<Fifo>(&mut group, "ambisync", &rt, producers, consumers);
+        bench_async::<AsyncChan>(&mut group, "async_channel", &rt, producers, consumers);
+        bench_async::<Flume>(&mut group, "flume", &rt, producers, consumers);
+        // mpsc: the producers, always one consumer.
+        bench_async::<TokioMpsc>(&mut group, "tokio", &rt, producers, 1);
         group.finish();
     }
 }

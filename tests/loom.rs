@@ -62,6 +62,8 @@
 //! | `queue_a_woken_getter_dropped_passes_the_item_on` | a cancelled woken getter passes the item on | no pass-on in `Retry::cancel` |
 //! | `queue_join_returns_exactly_when_the_last_task_is_done` | `join` returns when `unfinished` hits 0, not before | `task_done` not waking joiners; `join` done at 1 |
 //! | `queue_shutdown_wakes_a_waiting_getter_and_putter` | shutdown wakes every waiter | shutdown not waking getters, or putters |
+//! | `queue_shutdown_racing_a_put_into_a_freed_slot_loses_nothing` | a spinning or waiting put either gets in or hands its item back; the length and shutdown read without the mutex agree | put not woken by the get; shutdown not published to the length hint |
+//! | `queue_shutdown_immediate_racing_a_blocking_get_hands_the_item_out_once` | the item goes to the getter or into the drained list, never both, never neither; `unfinished` exact | drain not counting items done; a getter left waiting; the drain not written to the length hint (checked: fails) |
 //! | **Semaphores** | | |
 //! | `a_release_reaches_a_thread_queueing_up_at_the_same_time`, `two_releases_reach_two_waiters_queueing_up_at_the_same_time` | FIFO hand-off, no lost permit | `release` without hand-off |
 //! | `a_permit_drop_reaches_a_task_queueing_up_at_the_same_time` | a dropped permit reaches a waiter | permit drop without hand-off |
@@ -940,6 +942,60 @@ fn queue_shutdown_wakes_a_waiting_getter_and_putter() {
         // The item put before the shutdown is still there to get.
         assert_eq!(full.try_get(), Ok(1));
         assert_eq!(full.try_get(), Err(GetError::ShutDown));
+    });
+}
+
+#[test]
+fn queue_shutdown_racing_a_put_into_a_freed_slot_loses_nothing() {
+    model_bounded(3, || {
+        let queue = Arc::new(Queue::bounded(1));
+        queue.try_put(1).unwrap();
+        // Spins (one retry in the model), then waits in line.
+        let putter = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || queue.put_blocking(2)
+        });
+        assert_eq!(queue.try_get(), Ok(1));
+        queue.shutdown();
+        let put = putter.join().unwrap();
+        // The length and the flag are read without the queue's mutex.
+        assert!(queue.is_shutdown());
+        match put {
+            Ok(()) => {
+                assert_eq!((queue.len(), queue.is_full()), (1, true));
+                assert_eq!(queue.try_get(), Ok(2));
+            }
+            Err(err) => assert!(matches!(err, PutError::ShutDown(2))),
+        }
+        assert_eq!(queue.len(), 0);
+        assert_eq!(queue.try_get(), Err(GetError::ShutDown));
+        assert_eq!(queue.waiting_putters(), 0);
+    });
+}
+
+#[test]
+fn queue_shutdown_immediate_racing_a_blocking_get_hands_the_item_out_once() {
+    model_bounded(3, || {
+        let queue = Arc::new(Queue::unbounded());
+        let getter = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || queue.get_blocking()
+        });
+        queue.try_put(1).unwrap();
+        let drained = queue.shutdown_immediate();
+        let got = getter.join().unwrap();
+        match got {
+            Ok(item) => {
+                assert_eq!((item, drained.len()), (1, 0));
+                assert_eq!(queue.unfinished_tasks(), 1);
+            }
+            Err(err) => {
+                assert_eq!((err, drained), (GetError::ShutDown, vec![1]));
+                assert_eq!(queue.unfinished_tasks(), 0);
+            }
+        }
+        assert!(queue.is_shutdown() && queue.is_empty());
+        assert_eq!(queue.waiting_getters(), 0);
     });
 }
 

@@ -1412,6 +1412,68 @@ async fn an_owned_stream_moves_into_a_spawned_task() {
     assert_eq!(queue.waiting_getters(), 0);
 }
 
+/// Capacity 1 and two threads on each side: puts and gets keep finding the
+/// queue full or empty, so they spin (`src/queue/spin.rs`), and often park
+/// after that, while other callers barge in.
+#[test]
+fn blocking_calls_that_spin_and_park_hand_over_every_item_once_in_order() {
+    const ITEMS: u64 = 2_000;
+    let queue = Arc::new(Queue::bounded(1));
+    let producers: Vec<_> = (0..2u64)
+        .map(|p| {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                for n in 0..ITEMS {
+                    queue.put_blocking((p, n)).unwrap();
+                }
+            })
+        })
+        .collect();
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Ok(item) = queue.get_blocking() {
+                    // Read without the mutex: never past the bound.
+                    assert!(queue.len() <= 1);
+                    got.push(item);
+                }
+                got
+            })
+        })
+        .collect();
+    for producer in producers {
+        join_within("producer", producer);
+    }
+    queue.shutdown();
+    let mut all = Vec::new();
+    for consumer in consumers {
+        let got = join_within("consumer", consumer);
+        // First in, first out: each producer's items reach a consumer in order.
+        for p in 0..2 {
+            let mine: Vec<u64> = got
+                .iter()
+                .filter(|(q, _)| *q == p)
+                .map(|&(_, n)| n)
+                .collect();
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "out of order: {mine:?}"
+            );
+        }
+        all.extend(got);
+    }
+    all.sort_unstable();
+    let expected: Vec<_> = (0..2u64)
+        .flat_map(|p| (0..ITEMS).map(move |n| (p, n)))
+        .collect();
+    assert_eq!(all, expected, "every item exactly once");
+    assert!(queue.is_shutdown() && queue.is_empty() && !queue.is_full());
+    assert_eq!(queue.unfinished_tasks(), 2 * ITEMS as usize);
+    assert_eq!((queue.waiting_getters(), queue.waiting_putters()), (0, 0));
+}
+
 #[test]
 fn try_join_tells_whether_every_item_is_done() {
     let queue = Queue::unbounded();

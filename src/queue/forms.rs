@@ -3,14 +3,15 @@
 //! items as a stream.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::ops::{Get, Join, Put};
+use super::spin::retry_with_backoff;
 use super::{OrderedQueue, OwnedQueueStream, QueueOrder, QueueStream};
 use crate::error::{GetError, PutError};
 #[cfg(feature = "tokio")]
 use crate::wait::Timed;
-use crate::wait::{Waiting, block_on, block_on_untimed, deadline_after};
+use crate::wait::{Waiting, block_on, block_on_untimed, deadline_after, runtime};
 
 /// Why a timed `put` always has a result: at the deadline it gives its item
 /// back in [`PutError::Timeout`].
@@ -125,7 +126,39 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// ```
     #[track_caller]
     pub fn put_blocking(&self, item: T) -> Result<(), PutError<T>> {
-        block_on_untimed(Put::new(self, item), "put_blocking")
+        self.put_blocking_until(item, None, "put_blocking")
+    }
+
+    /// The blocking puts: try, spin a little (see `spin.rs`), then wait in
+    /// line until `deadline` (`None`: as long as it takes).
+    #[track_caller]
+    fn put_blocking_until(
+        &self,
+        item: T,
+        deadline: Option<Instant>,
+        method: &'static str,
+    ) -> Result<(), PutError<T>> {
+        runtime::debug_assert_may_block(method);
+        let mut slot = Some(item);
+        if let Some(done) = self.put_from(&mut slot) {
+            return done;
+        }
+        // A thread that drives tasks spins too before `block_on` refuses to
+        // wait there (a microsecond before the panic): checking here as well
+        // would probe tokio twice per wait on `spawn_blocking` threads.
+        if let Some(done) = retry_with_backoff(deadline, || {
+            if self.may_put() {
+                self.put_from(&mut slot)
+            } else {
+                None
+            }
+        }) {
+            return done;
+        }
+        let item = slot
+            .take()
+            .expect("a put that did not go through keeps its item");
+        block_on(Put::new(self, item), deadline, method).expect(HANDS_BACK)
     }
 
     /// [`put_timeout`](OrderedQueue::put_timeout), blocking the thread; needs
@@ -149,12 +182,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// ```
     #[track_caller]
     pub fn put_timeout_blocking(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        block_on(
-            Put::new(self, item),
-            deadline_after(timeout),
-            "put_timeout_blocking",
-        )
-        .expect(HANDS_BACK)
+        self.put_blocking_until(item, deadline_after(timeout), "put_timeout_blocking")
     }
 
     /// Takes the next item, waiting as long as it takes.
@@ -253,7 +281,35 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// ```
     #[track_caller]
     pub fn get_blocking(&self) -> Result<T, GetError> {
-        block_on_untimed(Get::new(self), "get_blocking")
+        self.get_blocking_until(None, "get_blocking")
+            .expect("a get without a deadline cannot time out")
+    }
+
+    /// The blocking gets: try, spin a little (see `spin.rs`), then wait in
+    /// line until `deadline` (`None`: as long as it takes); `None` if it
+    /// passed.
+    #[track_caller]
+    fn get_blocking_until(
+        &self,
+        deadline: Option<Instant>,
+        method: &'static str,
+    ) -> Option<Result<T, GetError>> {
+        runtime::debug_assert_may_block(method);
+        if let Some(done) = self.take() {
+            return Some(done);
+        }
+        // A thread that drives tasks spins too before `block_on` refuses to
+        // wait there (a microsecond before the panic): checking here as well
+        // would probe tokio twice per wait on `spawn_blocking` threads.
+        if let Some(done) =
+            retry_with_backoff(
+                deadline,
+                || if self.may_take() { self.take() } else { None },
+            )
+        {
+            return Some(done);
+        }
+        block_on(Get::new(self), deadline, method)
     }
 
     /// [`get_timeout`](OrderedQueue::get_timeout), blocking the thread; needs
@@ -277,12 +333,8 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// ```
     #[track_caller]
     pub fn get_timeout_blocking(&self, timeout: Duration) -> Result<T, GetError> {
-        block_on(
-            Get::new(self),
-            deadline_after(timeout),
-            "get_timeout_blocking",
-        )
-        .unwrap_or(Err(GetError::Timeout))
+        self.get_blocking_until(deadline_after(timeout), "get_timeout_blocking")
+            .unwrap_or(Err(GetError::Timeout))
     }
 
     /// Waits until every item ever put has been marked done with

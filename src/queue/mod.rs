@@ -8,6 +8,7 @@
 mod forms;
 mod ops;
 mod order;
+mod spin;
 mod stream;
 
 use std::fmt;
@@ -16,8 +17,9 @@ pub use order::{Fifo, Lifo, Priority, QueueOrder};
 pub use stream::{OwnedQueueStream, QueueStream};
 
 use crate::error::{GetError, PutError, TaskDoneError};
-use crate::wait::sync::{Mutex, MutexGuard};
+use crate::wait::sync::{AtomicUsize, Mutex, MutexGuard};
 use crate::wait::{LazyList, WaitList};
+use std::sync::atomic::Ordering;
 
 /// A first-in, first-out queue (Python `queue.Queue`).
 ///
@@ -124,6 +126,12 @@ struct State<S> {
 /// ```
 pub struct OrderedQueue<T, O: QueueOrder<T>> {
     state: Mutex<State<O::Store>>,
+    /// How many items the queue holds, plus [`SHUT`] once shut down: a copy
+    /// written under `state`'s mutex whenever either changes, so that `len`
+    /// and friends read it without the mutex, and a spinning blocking call
+    /// (`spin.rs`) retries only when its attempt may succeed instead of
+    /// taking the mutex the other side needs.
+    hint: AtomicUsize,
     maxsize: Option<usize>,
     /// `get` waits here for an item (or shutdown).
     getters: LazyList,
@@ -175,6 +183,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
                 unfinished: 0,
                 shutdown: false,
             }),
+            hint: AtomicUsize::new(0),
             maxsize,
             getters: LazyList::new(),
             putters: LazyList::new(),
@@ -187,6 +196,29 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// has no poisoning to handle (no user code runs while it is held).
     fn state(&self) -> MutexGuard<'_, State<O::Store>> {
         self.state.lock()
+    }
+
+    /// Copies the length and the shutdown flag into `hint`; called under
+    /// the mutex after every change of either.
+    #[inline]
+    fn publish(&self, state: &State<O::Store>) {
+        let shut = if state.shutdown { SHUT } else { 0 };
+        self.hint
+            .store(O::len(&state.items) | shut, Ordering::Release);
+    }
+
+    /// Whether a `take` may find an item (or the shutdown), by the hint: a
+    /// spinning getter tries only then.
+    #[inline]
+    fn may_take(&self) -> bool {
+        self.hint.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether a put may find room (or the shutdown), by the hint.
+    #[inline]
+    fn may_put(&self) -> bool {
+        let hint = self.hint.load(Ordering::Relaxed);
+        hint & SHUT != 0 || self.maxsize.is_none_or(|maxsize| hint < maxsize)
     }
 
     fn has_room(&self, state: &State<O::Store>) -> bool {
@@ -208,6 +240,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         }
         O::push(&mut state.items, item);
         state.unfinished += 1;
+        self.publish(&state);
         drop(state);
         notify_one(&self.getters);
         Some(Ok(()))
@@ -218,6 +251,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         let mut state = self.state();
         match O::pop(&mut state.items) {
             Some(item) => {
+                self.publish(&state);
                 drop(state);
                 notify_one(&self.putters);
                 Some(Ok(item))
@@ -269,7 +303,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert_eq!(queue.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        O::len(&self.state().items)
+        self.hint.load(Ordering::Acquire) & !SHUT
     }
 
     /// Whether the queue holds no items.
@@ -294,7 +328,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert!(queue.is_full());
     /// ```
     pub fn is_full(&self) -> bool {
-        !self.has_room(&self.state())
+        self.maxsize.is_some_and(|maxsize| self.len() >= maxsize)
     }
 
     /// The size limit; `None` for an unbounded queue.
@@ -338,7 +372,10 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert_eq!(queue.try_get(), Err(GetError::ShutDown));
     /// ```
     pub fn shutdown(&self) {
-        self.state().shutdown = true;
+        let mut state = self.state();
+        state.shutdown = true;
+        self.publish(&state);
+        drop(state);
         wake_all(&self.getters);
         wake_all(&self.putters);
     }
@@ -360,6 +397,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         let mut state = self.state();
         state.shutdown = true;
         let items = O::drain(&mut state.items);
+        self.publish(&state);
         state.unfinished = state.unfinished.saturating_sub(items.len());
         // `join` still waits for items already taken.
         let all_done = state.unfinished == 0;
@@ -382,7 +420,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert!(queue.is_shutdown());
     /// ```
     pub fn is_shutdown(&self) -> bool {
-        self.state().shutdown
+        self.hint.load(Ordering::Acquire) & SHUT != 0
     }
 
     /// How many tasks and threads wait in `get` (a snapshot).
@@ -407,6 +445,11 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         self.putters.len()
     }
 }
+
+/// The shutdown bit of [`OrderedQueue::hint`]: no store holds that many
+/// items (a `Vec` or `VecDeque` of `isize::MAX` items of one byte would fill
+/// the address space; of zero-sized items, would take centuries to fill).
+const SHUT: usize = 1 << (usize::BITS - 1);
 
 /// Wakes the oldest waiter of `list`, if anybody waits: for one item put,
 /// or one slot freed. A waiter joins its list before it looks at the state
