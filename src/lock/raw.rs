@@ -178,7 +178,65 @@ impl Default for RawLockWait {
 }
 
 impl Handed<RawLock> for RawLockWait {
+    /// The first try is inlined into the caller (this crate's generic code is
+    /// compiled in the user's crate, a non-generic function is not): a free
+    /// lock costs one compare and swap and no call.
+    #[inline]
     fn poll(&mut self, lock: &RawLock, wakeup: Wakeup<'_>) -> Poll<()> {
+        if self.ticket.is_none() && !self.counted && lock.try_lock_fair() {
+            return Poll::Ready(());
+        }
+        self.poll_slow(lock, wakeup)
+    }
+
+    /// One last try at the deadline; `false` (and out of line) if it failed.
+    fn expire(&mut self, lock: &RawLock) -> bool {
+        if self.counted && self.fair.attempt(&lock.state, lock.list()) {
+            if let Some(ticket) = self.ticket.take() {
+                let list = lock.list();
+                if !list.leave(ticket, || {}) {
+                    pass_on(lock, list);
+                }
+            }
+            self.uncount(lock);
+            return true;
+        }
+        self.cancel(lock);
+        false
+    }
+
+    /// Gives up: leaves the line and the count, passing on what it held.
+    #[inline]
+    fn cancel(&mut self, lock: &RawLock) {
+        if self.counted {
+            self.cancel_counted(lock);
+        }
+    }
+
+    fn woken(&self, lock: &RawLock) -> bool {
+        self.ticket
+            .is_none_or(|ticket| lock.list().is_notified(ticket))
+    }
+
+    fn park_limit(&mut self) -> Option<Duration> {
+        if cfg!(ambisync_loom) {
+            return None;
+        }
+        if self.fair.is_starving() {
+            // The lock is reserved for this thread and everybody else waits
+            // for it: look often, whether or not a wake-up finds it.
+            return Some(STARVATION);
+        }
+        let limit = self.recheck;
+        self.recheck = (limit * 2).min(MAX_RECHECK);
+        Some(limit)
+    }
+}
+
+impl RawLockWait {
+    /// Everything but a first try that found the lock free.
+    #[inline(never)]
+    fn poll_slow(&mut self, lock: &RawLock, wakeup: Wakeup<'_>) -> Poll<()> {
         let list = match self.ticket {
             Some(ticket) => {
                 let list = lock.list();
@@ -203,9 +261,8 @@ impl Handed<RawLock> for RawLockWait {
                 list
             }
             None if !self.counted => {
-                if lock.try_lock_fair()
-                    || (matches!(wakeup, Wakeup::Thread) && spin_until(|| lock.try_lock_fair()))
-                {
+                // `poll` has just tried once.
+                if matches!(wakeup, Wakeup::Thread) && spin_until(|| lock.try_lock_fair()) {
                     return Poll::Ready(());
                 }
                 let list = lock.waiters.get_or_init();
@@ -231,27 +288,8 @@ impl Handed<RawLock> for RawLockWait {
         Poll::Pending
     }
 
-    /// One last try at the deadline; `false` (and out of line) if it failed.
-    fn expire(&mut self, lock: &RawLock) -> bool {
-        if self.counted && self.fair.attempt(&lock.state, lock.list()) {
-            if let Some(ticket) = self.ticket.take() {
-                let list = lock.list();
-                if !list.leave(ticket, || {}) {
-                    pass_on(lock, list);
-                }
-            }
-            self.uncount(lock);
-            return true;
-        }
-        self.cancel(lock);
-        false
-    }
-
-    /// Gives up: leaves the line and the count, passing on what it held.
-    fn cancel(&mut self, lock: &RawLock) {
-        if !self.counted {
-            return;
-        }
+    #[cold]
+    fn cancel_counted(&mut self, lock: &RawLock) {
         let list = lock.list();
         if let Some(ticket) = self.ticket.take() {
             if !list.leave(ticket, || {}) {
@@ -262,27 +300,6 @@ impl Handed<RawLock> for RawLockWait {
         self.fair.give_up(&lock.state, list);
     }
 
-    fn woken(&self, lock: &RawLock) -> bool {
-        self.ticket
-            .is_none_or(|ticket| lock.list().is_notified(ticket))
-    }
-
-    fn park_limit(&mut self) -> Option<Duration> {
-        if cfg!(ambisync_loom) {
-            return None;
-        }
-        if self.fair.is_starving() {
-            // The lock is reserved for this thread and everybody else waits
-            // for it: look often, whether or not a wake-up finds it.
-            return Some(STARVATION);
-        }
-        let limit = self.recheck;
-        self.recheck = (limit * 2).min(MAX_RECHECK);
-        Some(limit)
-    }
-}
-
-impl RawLockWait {
     fn uncount(&mut self, lock: &RawLock) {
         if std::mem::take(&mut self.counted) {
             lock.state.fetch_sub(WAITER, Ordering::Release);
