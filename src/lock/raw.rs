@@ -125,24 +125,44 @@ impl std::fmt::Debug for RawLock {
     }
 }
 
-/// Retries `attempt` a few times with a growing pause before a thread parks:
-/// a lock is often held for less time than parking and waking take.
-fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
+/// Spins a while before a thread joins the line: a lock is often held for
+/// less time than parking and waking take. `true` if it took the lock.
+///
+/// It only looks at the state word between pauses (no compare and swap while
+/// the lock is held, which would pull its cache line away from the holder)
+/// and tries when the lock is free. It stops as soon as anybody is counted as
+/// waiting or starving: the lock then goes round by wake-ups, and a spinner
+/// would only take turns from the woken (parking_lot's mutex stops on its
+/// parked bit for the same reason).
+///
+/// It never yields the processor: `yield_now` rounds as parking_lot's were
+/// tried and, on a loaded machine, made a thread that had to claim its turn
+/// from relocking tasks wait milliseconds before its starvation clock even
+/// started (BENCHMARKS.md, "Performance round 2").
+fn spin_until(lock: &RawLock) -> bool {
     // In the loom models the retries only repeat the try just made (nothing
     // new to check) and multiply the interleavings to explore.
     if cfg!(ambisync_loom) {
         return false;
     }
-    for round in 0..4 {
+    for round in 0..SPIN_ROUNDS {
         for _ in 0..(2 << round) {
             std::hint::spin_loop();
         }
-        if attempt() {
-            return true;
+        let state = lock.state.load(Ordering::Relaxed);
+        if state & (LOCKED | STARVING) == 0 {
+            if lock.try_lock_fair() {
+                return true;
+            }
+        } else if state >= WAITER || state & STARVING != 0 {
+            return false;
         }
     }
     false
 }
+
+/// Rounds of [`spin_until`]: pauses of 2, 4, 8 and 16 `spin_loop`s.
+const SPIN_ROUNDS: u32 = 4;
 
 /// The longest a waiting thread sleeps before it looks at the lock again
 /// without a wake-up.
@@ -262,7 +282,7 @@ impl RawLockWait {
             }
             None if !self.counted => {
                 // `poll` has just tried once.
-                if matches!(wakeup, Wakeup::Thread) && spin_until(|| lock.try_lock_fair()) {
+                if matches!(wakeup, Wakeup::Thread) && spin_until(lock) {
                     return Poll::Ready(());
                 }
                 let list = lock.waiters.get_or_init();
