@@ -115,6 +115,7 @@ CASES = {
     "event_wake_all_100_tasks": "100 tasks spawned, registered, woken, joined; 2 workers",
     "barrier_round_trip_async": "one round of 4 tasks, 2 workers",
     "barrier_round_trip_blocking": "one round of 4 threads",
+    "barrier_2_threads_blocking": "one round of a Barrier(2), 2 threads",
     "rwlock_read_mostly_async": "one read (15 in 16) or write; 8 tasks, 2 workers",
 }
 PEER_ORDER = [
@@ -145,6 +146,12 @@ TARGETS = [
     ("barrier_round_trip_async", "tokio", 1.0, "Barrier round trip ≥ tokio's"),
     ("rwlock_read_mostly_async", "async_lock", 1.0, "RwLock read-mostly (8 tasks, 2 workers) ≥ async-lock's throughput"),
     ("semaphore_many_contended_async", "tokio", 1.0, "acquire_many contended ≥ tokio's throughput"),
+    # Issue 15, the lock and barrier threads' side.
+    ("lock_uncontended_blocking", "parking_lot", 1.2, "uncontended lock_blocking ≤ 1.2× parking_lot's time (issue 15)"),
+    ("lock_contended_blocking", "parking_lot", 1.0, "contended lock_blocking, 4 threads ≤ 1.0× parking_lot's time (issue 15)"),
+    ("barrier_2_threads_blocking", "std", 1.0, "Barrier(2), 2 threads ≥ std::sync::Barrier's throughput (issue 15)"),
+    ("barrier_round_trip_blocking", "std", 1.0, "Barrier(4), 4 threads ≥ std::sync::Barrier's throughput (issue 15)"),
+    ("lock_contended_async", "async_lock", 0.83, "contended async Lock (8 tasks, 2 workers) ≥ 1.2× async-lock's throughput (issue 15)"),
 ]
 SIZE_TARGETS = {"ambisync::Lock<()>": 16, "ambisync::Event": 16, "ambisync::Semaphore": 16}
 

@@ -15,6 +15,9 @@
 //!   the same barrier (one iteration = one round, all 4 released); tasks on a
 //!   two-worker runtime against tokio and async-lock, and threads against
 //!   `std::sync::Barrier`.
+//! - `barrier_2_threads_blocking`: a barrier of 2 crossed by 2 threads
+//!   `iters` times (issue 15), against `std::sync::Barrier`: the round trip
+//!   of one park and one wake-up.
 
 mod common;
 
@@ -234,12 +237,12 @@ fn barrier_async<B: AsyncBarrier>(rt: &Runtime, iters: u64) -> Duration {
     })
 }
 
-/// `iters` rounds of 4 threads.
-fn barrier_blocking<B: BlockingBarrier>(iters: u64) -> Duration {
-    let barrier = B::new(PARTIES);
+/// `iters` rounds of `parties` threads.
+fn barrier_blocking<B: BlockingBarrier>(parties: usize, iters: u64) -> Duration {
+    let barrier = B::new(parties);
     std::thread::scope(|scope| {
         let start = Instant::now();
-        let threads: Vec<_> = (0..PARTIES)
+        let threads: Vec<_> = (0..parties)
             .map(|_| {
                 let barrier = &barrier;
                 scope.spawn(move || {
@@ -307,12 +310,22 @@ fn barrier_round_trip(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("barrier_round_trip_blocking");
     group.throughput(Throughput::Elements(1));
-    bench(
-        &mut group,
-        "ambisync",
-        barrier_blocking::<ambisync::Barrier>,
-    );
-    bench(&mut group, "std", barrier_blocking::<std::sync::Barrier>);
+    bench(&mut group, "ambisync", |n| {
+        barrier_blocking::<ambisync::Barrier>(PARTIES, n)
+    });
+    bench(&mut group, "std", |n| {
+        barrier_blocking::<std::sync::Barrier>(PARTIES, n)
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("barrier_2_threads_blocking");
+    group.throughput(Throughput::Elements(1));
+    bench(&mut group, "ambisync", |n| {
+        barrier_blocking::<ambisync::Barrier>(2, n)
+    });
+    bench(&mut group, "std", |n| {
+        barrier_blocking::<std::sync::Barrier>(2, n)
+    });
     group.finish();
 }
 

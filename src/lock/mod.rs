@@ -19,6 +19,7 @@ use raw::{RawLock, lock_op};
 use crate::error::ReleaseError;
 #[cfg(feature = "tokio")]
 use crate::wait::Timed;
+use crate::wait::runtime::debug_assert_may_block;
 use crate::wait::{Map, Waiting, block_on, block_on_untimed, deadline_after};
 
 /// A mutual-exclusion lock that async tasks and OS threads share.
@@ -190,8 +191,24 @@ impl<T> Lock<T> {
     /// let lock = ambisync::Lock::new(5);
     /// assert_eq!(*lock.lock_blocking(), 5);
     /// ```
+    #[inline]
     #[track_caller]
     pub fn lock_blocking(&self) -> LockGuard<'_, T> {
+        // The fast path is inlined into the caller's crate: one compare and
+        // swap, as the waiting operation's own first try would do, without
+        // building the operation or calling into this crate (see
+        // BENCHMARKS.md, "Performance round 2").
+        debug_assert_may_block("lock_blocking");
+        if self.raw.try_lock_fair() {
+            return self.guard();
+        }
+        self.lock_blocking_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn lock_blocking_slow(&self) -> LockGuard<'_, T> {
         block_on_untimed(self.lock_op(), "lock_blocking")
     }
 
@@ -212,8 +229,21 @@ impl<T> Lock<T> {
     /// drop(held);
     /// assert!(lock.lock_timeout_blocking(Duration::from_millis(10)).is_some());
     /// ```
+    #[inline]
     #[track_caller]
     pub fn lock_timeout_blocking(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
+        // As `lock_blocking`; a free lock also skips reading the clock.
+        debug_assert_may_block("lock_timeout_blocking");
+        if self.raw.try_lock_fair() {
+            return Some(self.guard());
+        }
+        self.lock_timeout_blocking_slow(timeout)
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn lock_timeout_blocking_slow(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
         block_on(
             self.lock_op(),
             deadline_after(timeout),
@@ -302,8 +332,21 @@ impl<T> Lock<T> {
     /// let guard = lock.lock_owned_blocking();
     /// assert_eq!(*guard, 1);
     /// ```
+    #[inline]
     #[track_caller]
     pub fn lock_owned_blocking(self: &Arc<Self>) -> OwnedLockGuard<T> {
+        // As `lock_blocking`.
+        debug_assert_may_block("lock_owned_blocking");
+        if self.raw.try_lock_fair() {
+            return OwnedLockGuard::adopt(Arc::clone(self));
+        }
+        self.lock_owned_blocking_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn lock_owned_blocking_slow(self: &Arc<Self>) -> OwnedLockGuard<T> {
         block_on_untimed(self.owned_lock_op(), "lock_owned_blocking")
     }
 
@@ -468,8 +511,20 @@ impl Lock<()> {
     /// lock.acquire_blocking();
     /// assert!(lock.is_locked());
     /// ```
+    #[inline]
     #[track_caller]
     pub fn acquire_blocking(&self) {
+        // As `lock_blocking`.
+        debug_assert_may_block("acquire_blocking");
+        if !self.raw.try_lock_fair() {
+            self.acquire_blocking_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn acquire_blocking_slow(&self) {
         block_on_untimed(self.acquire_op(), "acquire_blocking");
     }
 

@@ -125,24 +125,44 @@ impl std::fmt::Debug for RawLock {
     }
 }
 
-/// Retries `attempt` a few times with a growing pause before a thread parks:
-/// a lock is often held for less time than parking and waking take.
-fn spin_until(mut attempt: impl FnMut() -> bool) -> bool {
+/// Spins a while before a thread joins the line: a lock is often held for
+/// less time than parking and waking take. `true` if it took the lock.
+///
+/// It only looks at the state word between pauses (no compare and swap while
+/// the lock is held, which would pull its cache line away from the holder)
+/// and tries when the lock is free. It stops as soon as anybody is counted as
+/// waiting or starving: the lock then goes round by wake-ups, and a spinner
+/// would only take turns from the woken (parking_lot's mutex stops on its
+/// parked bit for the same reason).
+///
+/// It never yields the processor: `yield_now` rounds as parking_lot's were
+/// tried and, on a loaded machine, made a thread that had to claim its turn
+/// from relocking tasks wait milliseconds before its starvation clock even
+/// started (BENCHMARKS.md, "Performance round 2").
+fn spin_until(lock: &RawLock) -> bool {
     // In the loom models the retries only repeat the try just made (nothing
     // new to check) and multiply the interleavings to explore.
     if cfg!(ambisync_loom) {
         return false;
     }
-    for round in 0..4 {
+    for round in 0..SPIN_ROUNDS {
         for _ in 0..(2 << round) {
             std::hint::spin_loop();
         }
-        if attempt() {
-            return true;
+        let state = lock.state.load(Ordering::Relaxed);
+        if state & (LOCKED | STARVING) == 0 {
+            if lock.try_lock_fair() {
+                return true;
+            }
+        } else if state >= WAITER || state & STARVING != 0 {
+            return false;
         }
     }
     false
 }
+
+/// Rounds of [`spin_until`]: pauses of 2, 4, 8 and 16 `spin_loop`s.
+const SPIN_ROUNDS: u32 = 4;
 
 /// The longest a waiting thread sleeps before it looks at the lock again
 /// without a wake-up.
@@ -178,7 +198,65 @@ impl Default for RawLockWait {
 }
 
 impl Handed<RawLock> for RawLockWait {
+    /// The first try is inlined into the caller (this crate's generic code is
+    /// compiled in the user's crate, a non-generic function is not): a free
+    /// lock costs one compare and swap and no call.
+    #[inline]
     fn poll(&mut self, lock: &RawLock, wakeup: Wakeup<'_>) -> Poll<()> {
+        if self.ticket.is_none() && !self.counted && lock.try_lock_fair() {
+            return Poll::Ready(());
+        }
+        self.poll_slow(lock, wakeup)
+    }
+
+    /// One last try at the deadline; `false` (and out of line) if it failed.
+    fn expire(&mut self, lock: &RawLock) -> bool {
+        if self.counted && self.fair.attempt(&lock.state, lock.list()) {
+            if let Some(ticket) = self.ticket.take() {
+                let list = lock.list();
+                if !list.leave(ticket, || {}) {
+                    pass_on(lock, list);
+                }
+            }
+            self.uncount(lock);
+            return true;
+        }
+        self.cancel(lock);
+        false
+    }
+
+    /// Gives up: leaves the line and the count, passing on what it held.
+    #[inline]
+    fn cancel(&mut self, lock: &RawLock) {
+        if self.counted {
+            self.cancel_counted(lock);
+        }
+    }
+
+    fn woken(&self, lock: &RawLock) -> bool {
+        self.ticket
+            .is_none_or(|ticket| lock.list().is_notified(ticket))
+    }
+
+    fn park_limit(&mut self) -> Option<Duration> {
+        if cfg!(ambisync_loom) {
+            return None;
+        }
+        if self.fair.is_starving() {
+            // The lock is reserved for this thread and everybody else waits
+            // for it: look often, whether or not a wake-up finds it.
+            return Some(STARVATION);
+        }
+        let limit = self.recheck;
+        self.recheck = (limit * 2).min(MAX_RECHECK);
+        Some(limit)
+    }
+}
+
+impl RawLockWait {
+    /// Everything but a first try that found the lock free.
+    #[inline(never)]
+    fn poll_slow(&mut self, lock: &RawLock, wakeup: Wakeup<'_>) -> Poll<()> {
         let list = match self.ticket {
             Some(ticket) => {
                 let list = lock.list();
@@ -203,9 +281,8 @@ impl Handed<RawLock> for RawLockWait {
                 list
             }
             None if !self.counted => {
-                if lock.try_lock_fair()
-                    || (matches!(wakeup, Wakeup::Thread) && spin_until(|| lock.try_lock_fair()))
-                {
+                // `poll` has just tried once.
+                if matches!(wakeup, Wakeup::Thread) && spin_until(lock) {
                     return Poll::Ready(());
                 }
                 let list = lock.waiters.get_or_init();
@@ -231,27 +308,8 @@ impl Handed<RawLock> for RawLockWait {
         Poll::Pending
     }
 
-    /// One last try at the deadline; `false` (and out of line) if it failed.
-    fn expire(&mut self, lock: &RawLock) -> bool {
-        if self.counted && self.fair.attempt(&lock.state, lock.list()) {
-            if let Some(ticket) = self.ticket.take() {
-                let list = lock.list();
-                if !list.leave(ticket, || {}) {
-                    pass_on(lock, list);
-                }
-            }
-            self.uncount(lock);
-            return true;
-        }
-        self.cancel(lock);
-        false
-    }
-
-    /// Gives up: leaves the line and the count, passing on what it held.
-    fn cancel(&mut self, lock: &RawLock) {
-        if !self.counted {
-            return;
-        }
+    #[cold]
+    fn cancel_counted(&mut self, lock: &RawLock) {
         let list = lock.list();
         if let Some(ticket) = self.ticket.take() {
             if !list.leave(ticket, || {}) {
@@ -262,27 +320,6 @@ impl Handed<RawLock> for RawLockWait {
         self.fair.give_up(&lock.state, list);
     }
 
-    fn woken(&self, lock: &RawLock) -> bool {
-        self.ticket
-            .is_none_or(|ticket| lock.list().is_notified(ticket))
-    }
-
-    fn park_limit(&mut self) -> Option<Duration> {
-        if cfg!(ambisync_loom) {
-            return None;
-        }
-        if self.fair.is_starving() {
-            // The lock is reserved for this thread and everybody else waits
-            // for it: look often, whether or not a wake-up finds it.
-            return Some(STARVATION);
-        }
-        let limit = self.recheck;
-        self.recheck = (limit * 2).min(MAX_RECHECK);
-        Some(limit)
-    }
-}
-
-impl RawLockWait {
     fn uncount(&mut self, lock: &RawLock) {
         if std::mem::take(&mut self.counted) {
             lock.state.fetch_sub(WAITER, Ordering::Release);

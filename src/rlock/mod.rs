@@ -18,6 +18,7 @@ use crate::lock::raw::RawLock;
 use crate::wait::Part;
 #[cfg(feature = "tokio")]
 use crate::wait::Timed;
+use crate::wait::runtime::debug_assert_may_block;
 use crate::wait::sync::AtomicU64;
 use crate::wait::{Map, Waiting, block_on, block_on_untimed, deadline_after};
 
@@ -240,8 +241,22 @@ impl<T> RLock<T> {
     /// let _b = lock.lock_blocking();
     /// assert_eq!(lock.recursion_count(), 2);
     /// ```
+    #[inline]
     #[track_caller]
     pub fn lock_blocking(&self) -> RLockGuard<'_, T> {
+        // The first try inlined into the caller's crate, as
+        // `Lock::lock_blocking` does; the waiting operation only if it fails.
+        debug_assert_may_block("lock_blocking");
+        if self.try_take_level_fair(GUARD_LEVEL) {
+            return RLockGuard::adopt(self);
+        }
+        self.lock_blocking_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn lock_blocking_slow(&self) -> RLockGuard<'_, T> {
         block_on_untimed(self.lock_op(), "lock_blocking")
     }
 
@@ -496,6 +511,22 @@ impl<T> RLock<T> {
         taken
     }
 
+    /// The first try of a waiting call: re-entry if the caller owns the
+    /// lock, else the lock if it is free and nobody starves (what the
+    /// waiting operation tries first, with one look at who the caller is).
+    #[inline]
+    fn try_take_level_fair(&self, level: u64) -> bool {
+        let me = Owner::current();
+        if self.owner.load(Ordering::Acquire) == me.0 && self.reenter(me, level) {
+            return true;
+        }
+        let taken = self.raw.try_lock_fair();
+        if taken {
+            self.adopt(me, level);
+        }
+        taken
+    }
+
     /// One more `level` of the hold `me` owns; `false` if that hold ended
     /// meanwhile (its last guard was dropped elsewhere).
     fn reenter(&self, me: Owner, level: u64) -> bool {
@@ -647,8 +678,20 @@ impl RLock<()> {
     /// lock.acquire_blocking();
     /// assert!(lock.is_owned());
     /// ```
+    #[inline]
     #[track_caller]
     pub fn acquire_blocking(&self) {
+        // As `lock_blocking`.
+        debug_assert_may_block("acquire_blocking");
+        if !self.try_take_level_fair(RAW_LEVEL) {
+            self.acquire_blocking_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn acquire_blocking_slow(&self) {
         block_on_untimed(self.acquire_op(), "acquire_blocking");
     }
 
