@@ -99,7 +99,7 @@ fn futures() {
         (
             "lock_timeout",
             size_of_val(&lock.lock_timeout(d)),
-            "timeout(d, Mutex::lock)",
+            "tokio::time::timeout(Mutex::lock)",
             size_of_val(&tokio::time::timeout(d, tokio_mutex.lock())),
         ),
         (
@@ -111,7 +111,7 @@ fn futures() {
         (
             "acquire_timeout",
             size_of_val(&sem.acquire_timeout(d)),
-            "timeout(d, Semaphore::acquire)",
+            "tokio::time::timeout(Semaphore::acquire)",
             size_of_val(&tokio::time::timeout(d, tokio_sem.acquire())),
         ),
         (
@@ -123,7 +123,7 @@ fn futures() {
         (
             "event_wait_timeout",
             size_of_val(&event.wait_timeout(d)),
-            "timeout(d, Notify::notified)",
+            "tokio::time::timeout(Notify::notified)",
             size_of_val(&tokio::time::timeout(d, notify.notified())),
         ),
         (
@@ -135,7 +135,7 @@ fn futures() {
         (
             "barrier_wait_timeout",
             size_of_val(&barrier.wait_timeout(d)),
-            "timeout(d, Barrier::wait)",
+            "tokio::time::timeout(Barrier::wait)",
             size_of_val(&tokio::time::timeout(d, tokio_barrier.wait())),
         ),
         // tokio has no condition variable: the nearest is a Notify wait.
@@ -154,7 +154,7 @@ fn futures() {
         (
             "queue_get_timeout",
             size_of_val(&queue.get_timeout(d)),
-            "timeout(d, Receiver::recv)",
+            "tokio::time::timeout(Receiver::recv)",
             recv_timeout,
         ),
         (
@@ -166,7 +166,7 @@ fn futures() {
         (
             "queue_put_timeout",
             size_of_val(&queue.put_timeout(1, d)),
-            "timeout(d, Sender::send)",
+            "tokio::time::timeout(Sender::send)",
             size_of_val(&tokio::time::timeout(d, tx.send(1))),
         ),
     ];
