@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::wait::sync::AtomicUsize;
 use crate::wait::{
-    LazyList, Ticket, WaitList, WaitOp, Waiting, Wakeup, block_on, block_on_untimed, deadline_after,
+    LazyList, SpendOnReady, Ticket, WaitList, WaitOp, Wakeup, block_on, block_on_untimed,
+    deadline_after,
 };
 #[cfg(feature = "tokio")]
 use crate::wait::{MapOutput, Timed};
@@ -175,7 +176,9 @@ impl Event {
     /// # });
     /// ```
     pub fn wait(&self) -> impl Future<Output = ()> {
-        Waiting::new(self.wait_op())
+        // A wake-up is `()`: it may wait a turn for tokio's budget, so the
+        // poll that only joins the line skips the budget.
+        SpendOnReady::new(self.wait_op())
     }
 
     fn wait_op(&self) -> EventWait<'_> {

@@ -45,7 +45,8 @@ pub(crate) use list::{Ticket, WaitList, Wakeup};
 #[cfg(feature = "tokio")]
 pub(crate) use op::Timed;
 pub(crate) use op::{
-    Checked, Map, MapOutput, WaitOp, Waiting, block_on, block_on_untimed, deadline_after,
+    Checked, Map, MapOutput, SpendOnReady, WaitOp, Waiting, block_on, block_on_untimed,
+    deadline_after,
 };
 
 /// A [`WaitList`] allocated by the first caller that has to wait, so that a

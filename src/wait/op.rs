@@ -77,6 +77,42 @@ impl<O: WaitOp> Future for Waiting<O> {
     }
 }
 
+/// [`Waiting`] for an operation whose result may wait a turn in the future:
+/// it spends tokio's coop budget only when the operation completes, so a
+/// poll that only joins the line costs no budget check (two thread-local
+/// accesses of tokio's, a sixth of a wake-all round of 100 waiters).
+///
+/// The budget still bounds a loop of always-ready waits: when it is spent,
+/// the completed result is kept and the task yields before getting it. Only
+/// for operations whose result is nothing to lose if the future is then
+/// dropped (an event's wake-up: `()`); never for one that hands over a
+/// unit (a permit, an item, a lock).
+pub(crate) struct SpendOnReady<O: WaitOp> {
+    op: O,
+    /// The result of a completed operation, waiting for the budget.
+    done: Option<O::Output>,
+}
+
+impl<O: WaitOp> SpendOnReady<O> {
+    pub(crate) fn new(op: O) -> Self {
+        SpendOnReady { op, done: None }
+    }
+}
+
+impl<O: WaitOp<Output: Unpin>> Future for SpendOnReady<O> {
+    type Output = O::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
+        let this = self.get_mut();
+        if this.done.is_none() {
+            this.done = Some(std::task::ready!(this.op.poll_op(Wakeup::Task(cx.waker()))));
+        }
+        let budget = std::task::ready!(coop::poll_budget(cx));
+        budget.made_progress();
+        Poll::Ready(this.done.take().expect("polled after it completed"))
+    }
+}
+
 #[cfg(feature = "tokio")]
 pin_project_lite::pin_project! {
     /// The async form with a deadline (`foo_timeout(d).await`), on tokio's
