@@ -68,14 +68,14 @@ if ((run)); then
   # shellcheck disable=SC2086 # CRITERION_ARGS is split on purpose
   cargo bench -p ambisync-benches "${bench_flags[@]}" -- \
     --warm-up-time "${WARM_UP}" --measurement-time "${MEASURE}" ${CRITERION_ARGS} >&2
-  cargo bench -p ambisync-benches --bench sizes | grep '^size ' >"${criterion_dir}/sizes.txt"
+  cargo bench -p ambisync-benches --bench sizes | grep -E '^(size|future) ' >"${criterion_dir}/sizes.txt"
   {
     echo "warm_up=${WARM_UP}"
     echo "measure=${MEASURE}"
     echo "criterion_args=${CRITERION_ARGS}"
   } >"${criterion_dir}/compare-settings.txt"
 elif [[ ! -f "${criterion_dir}/sizes.txt" ]]; then
-  cargo bench -p ambisync-benches --bench sizes | grep '^size ' >"${criterion_dir}/sizes.txt"
+  cargo bench -p ambisync-benches --bench sizes | grep -E '^(size|future) ' >"${criterion_dir}/sizes.txt"
 fi
 
 export CRITERION_DIR="${criterion_dir}" SINCE="${since}" WRITE="${write}" \
@@ -154,6 +154,17 @@ TARGETS = [
     ("lock_contended_async", "async_lock", 0.83, "contended async Lock (8 tasks, 2 workers) ≥ 1.2× async-lock's throughput (issue 15)"),
 ]
 SIZE_TARGETS = {"ambisync::Lock<()>": 16, "ambisync::Event": 16, "ambisync::Semaphore": 16}
+# Issue 15, async margins: time ratios (≤ 0.83 is ≥ 1.2× the throughput).
+TARGETS += [
+    ("semaphore_contended_async", "tokio", 0.83, "issue 15: semaphore, 32 tasks / 4 permits ≥ 1.2× tokio's throughput"),
+    ("event_wake_all_100_futures", "tokio", 0.8, "issue 15: wake-all of 100 waiters (futures) ≤ 0.8× tokio Notify's time"),
+    ("event_wake_all_100_tasks", "tokio", 0.8, "issue 15: wake-all of 100 waiters (tasks) ≤ 0.8× tokio Notify's time"),
+]
+# Issue 15: every returned future no larger than tokio's equivalent (the
+# `future` lines of benches/sizes.rs). Rows named here are a reference only:
+# tokio has no condition variable, so a condition wait (which holds the
+# guard and the relock) is shown next to a bare Notify wait.
+FUTURE_REFERENCE = {"condition_wait"}
 
 
 def fmt_time(ns):
@@ -286,9 +297,33 @@ for name, limit in SIZE_TARGETS.items():
     else:
         out(f"| size_of `{name}` | {size} B | ≤ {limit} B | {'met' if size <= limit else '**missed**'} |")
 
+futures = []
+if sizes_file.is_file():
+    for line in sizes_file.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 5 and parts[0] == "future":
+            futures.append((parts[1], int(parts[2]), parts[3], int(parts[4])))
+for name, ours, peer, theirs in futures:
+    if name in FUTURE_REFERENCE:
+        continue
+    out(
+        f"| size_of_val `{name}` future vs `{peer}` | {ours} B | ≤ {theirs} B | "
+        f"{'met' if ours <= theirs else '**missed**'} |"
+    )
+
 if sizes:
     out("")
     out("Sizes (`cargo bench -p ambisync-benches --bench sizes`, bytes): " + ", ".join(f"`{n}` {s}" for n, s in sizes) + ".")
+if futures:
+    out("")
+    out(
+        "Future sizes (`size_of_val`, bytes, ambisync vs tokio): "
+        + ", ".join(
+            f"`{n}` {o} vs `{p}` {t}" + (" (reference)" if n in FUTURE_REFERENCE else "")
+            for n, o, p, t in futures
+        )
+        + "."
+    )
 if stale_seen:
     out("")
     out("(stale): a result left by an earlier run, not measured by this one.")

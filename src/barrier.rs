@@ -6,12 +6,12 @@ use std::task::Poll;
 use std::time::Duration;
 
 use crate::error::BrokenBarrierError;
-#[cfg(feature = "tokio")]
-use crate::wait::Timed;
 use crate::wait::sync::{Mutex, MutexGuard};
 use crate::wait::{
     LazyList, PassOn, Retry, WaitOp, Waiting, Wakeup, block_on, block_on_untimed, deadline_after,
 };
+#[cfg(feature = "tokio")]
+use crate::wait::{MapOutput, Timed};
 
 /// Where the barrier is in its cycle (Python's `_state`, without its
 /// "draining" and "resetting" states: a round that ended keeps a record for
@@ -317,7 +317,7 @@ impl Barrier {
         timeout: Duration,
     ) -> impl Future<Output = Result<usize, BrokenBarrierError>> {
         let waiting = Timed::new(BarrierWait::new(self), timeout);
-        async move { waiting.await.expect(DECIDES) }
+        MapOutput::new(waiting, |out: Option<_>| out.expect(DECIDES))
     }
 
     /// [`wait`](Barrier::wait), blocking the thread.

@@ -5,12 +5,13 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Duration;
 
-#[cfg(feature = "tokio")]
-use crate::wait::Timed;
 use crate::wait::sync::AtomicUsize;
 use crate::wait::{
-    LazyList, Ticket, WaitList, WaitOp, Waiting, Wakeup, block_on, block_on_untimed, deadline_after,
+    LazyList, SpendOnReady, Ticket, WaitList, WaitOp, Wakeup, block_on, block_on_untimed,
+    deadline_after,
 };
+#[cfg(feature = "tokio")]
+use crate::wait::{MapOutput, Timed};
 
 /// Bit 0 of the state: the flag.
 const SET: usize = 1;
@@ -175,7 +176,9 @@ impl Event {
     /// # });
     /// ```
     pub fn wait(&self) -> impl Future<Output = ()> {
-        Waiting::new(self.wait_op())
+        // A wake-up is `()`: it may wait a turn for tokio's budget, so the
+        // poll that only joins the line skips the budget.
+        SpendOnReady::new(self.wait_op())
     }
 
     fn wait_op(&self) -> EventWait<'_> {
@@ -211,7 +214,7 @@ impl Event {
     #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> impl Future<Output = bool> {
         let waiting = Timed::new(self.wait_op(), timeout);
-        async move { waiting.await.is_some() }
+        MapOutput::new(waiting, |out: Option<()>| out.is_some())
     }
 
     /// [`wait`](Event::wait), blocking the thread.

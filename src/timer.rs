@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::wait::sync::{Mutex, MutexGuard};
 use crate::wait::{
-    LazyList, PassOn, Retry, Timed, WaitOp, Waiting, Wakeup, block_on, block_on_untimed,
+    LazyList, MapOutput, PassOn, Retry, Timed, WaitOp, Waiting, Wakeup, block_on, block_on_untimed,
     deadline_after,
 };
 
@@ -542,7 +542,7 @@ impl<T> Timer<T> {
     #[track_caller]
     pub fn join_timeout(&self, timeout: Duration) -> impl Future<Output = Option<T>> {
         let joining = Timed::new(self.join_op(), timeout);
-        async move { joining.await.flatten() }
+        MapOutput::new(joining, Option::flatten)
     }
 
     /// [`join`](Timer::join), blocking the thread.

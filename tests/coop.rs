@@ -137,3 +137,36 @@ fn timer_join_spends_the_budget() {
         })
     });
 }
+
+/// An event wait spends the budget only when it completes: woken while the
+/// task's budget is spent, it yields first, and the wake-up stays its own
+/// even if the flag is cleared before its next poll.
+#[test]
+fn a_woken_event_wait_keeps_its_wake_up_across_the_yield() {
+    use std::future::{Future, poll_fn};
+    use std::task::Poll;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let event = Event::new();
+        let mut waiter = Box::pin(event.wait());
+        assert!(futures::poll!(waiter.as_mut()).is_pending());
+        event.set();
+        event.clear();
+        // Spend the whole budget, then poll the woken waiter in the same turn.
+        let polled = poll_fn(|cx| {
+            while let Poll::Ready(unit) = tokio::task::coop::poll_proceed(cx) {
+                unit.made_progress();
+            }
+            Poll::Ready(waiter.as_mut().poll(cx))
+        })
+        .await;
+        assert!(polled.is_pending(), "completed with the budget spent");
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiter)
+            .await
+            .expect("the wake-up was lost across the yield");
+    });
+}

@@ -16,7 +16,9 @@ use op::{CondWait, CondWaitFor};
 
 #[cfg(feature = "tokio")]
 use crate::wait::Timed;
-use crate::wait::{LazyList, WaitList, Waiting, block_on, block_on_untimed, deadline_after};
+use crate::wait::{
+    LazyList, MapOutput, WaitList, Waiting, block_on, block_on_untimed, deadline_after,
+};
 
 /// A condition variable for tasks and threads: wait until another task or
 /// thread changes some state under a lock and notifies.
@@ -132,7 +134,7 @@ impl Condition {
     pub fn wait<G: ConditionGuard>(&self, guard: G) -> impl Future<Output = G> {
         refuse_nested_levels(&guard, "wait");
         let waiting = Waiting::new(CondWait::new(self, guard, Some("wait")));
-        async move { waiting.await.0 }
+        MapOutput::new(waiting, |out: (G, _)| out.0)
     }
 
     /// [`wait`](Condition::wait) for at most `timeout`; the lock is taken
@@ -168,7 +170,7 @@ impl Condition {
     ) -> impl Future<Output = (G, bool)> {
         refuse_nested_levels(&guard, "wait_timeout");
         let waiting = Timed::new(CondWait::new(self, guard, Some("wait_timeout")), timeout);
-        async move { waiting.await.expect(RELOCKS) }
+        MapOutput::new(waiting, |out: Option<_>| out.expect(RELOCKS))
     }
 
     /// Waits until `predicate` holds, re-checking it (under the lock) after
@@ -200,7 +202,7 @@ impl Condition {
     ) -> impl Future<Output = G> {
         refuse_nested_levels(&guard, "wait_for");
         let waiting = Waiting::new(CondWaitFor::new(self, guard, predicate, Some("wait_for")));
-        async move { waiting.await.0 }
+        MapOutput::new(waiting, |out: (G, _)| out.0)
     }
 
     /// [`wait_for`](Condition::wait_for) with one `timeout` for the whole call,
@@ -243,7 +245,7 @@ impl Condition {
             CondWaitFor::new(self, guard, predicate, Some("wait_for_timeout")),
             timeout,
         );
-        async move { waiting.await.expect(RELOCKS) }
+        MapOutput::new(waiting, |out: Option<_>| out.expect(RELOCKS))
     }
 
     /// [`wait`](Condition::wait), blocking the thread. With an

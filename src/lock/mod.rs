@@ -17,10 +17,10 @@ pub use mapped::{MappedLockGuard, OwnedMappedLockGuard};
 use raw::{RawLock, lock_op};
 
 use crate::error::ReleaseError;
-#[cfg(feature = "tokio")]
-use crate::wait::Timed;
 use crate::wait::runtime::debug_assert_may_block;
 use crate::wait::{Map, Waiting, block_on, block_on_untimed, deadline_after};
+#[cfg(feature = "tokio")]
+use crate::wait::{MapOutput, Timed};
 
 /// A mutual-exclusion lock that async tasks and OS threads share.
 ///
@@ -495,7 +495,7 @@ impl Lock<()> {
     #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> impl Future<Output = bool> {
         let acquiring = Timed::new(self.acquire_op(), timeout);
-        async move { acquiring.await.is_some() }
+        MapOutput::new(acquiring, |out: Option<()>| out.is_some())
     }
 
     /// Acquires the lock, blocking the thread as long as it takes.

@@ -10,7 +10,7 @@ use super::spin::retry_with_backoff;
 use super::{OrderedQueue, OwnedQueueStream, QueueOrder, QueueStream};
 use crate::error::{GetError, PutError};
 #[cfg(feature = "tokio")]
-use crate::wait::Timed;
+use crate::wait::{MapOutput, Timed};
 use crate::wait::{Waiting, block_on, block_on_untimed, deadline_after, runtime};
 
 /// Why a timed `put` always has a result: at the deadline it gives its item
@@ -78,7 +78,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
         timeout: Duration,
     ) -> impl Future<Output = Result<(), PutError<T>>> {
         let putting = Timed::new(Put::new(self, item), timeout);
-        async move { putting.await.expect(HANDS_BACK) }
+        MapOutput::new(putting, |out: Option<_>| out.expect(HANDS_BACK))
     }
 
     /// Puts `item` if there is room right now.
@@ -242,7 +242,9 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     #[track_caller]
     pub fn get_timeout(&self, timeout: Duration) -> impl Future<Output = Result<T, GetError>> {
         let getting = Timed::new(Get::new(self), timeout);
-        async move { getting.await.unwrap_or(Err(GetError::Timeout)) }
+        MapOutput::new(getting, |out: Option<_>| {
+            out.unwrap_or(Err(GetError::Timeout))
+        })
     }
 
     /// Takes the next item if there is one right now.
@@ -384,7 +386,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     #[track_caller]
     pub fn join_timeout(&self, timeout: Duration) -> impl Future<Output = bool> {
         let joining = Timed::new(Join::new(self), timeout);
-        async move { joining.await.is_some() }
+        MapOutput::new(joining, |out: Option<()>| out.is_some())
     }
 
     /// Whether every item put so far was marked done, without waiting

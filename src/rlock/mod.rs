@@ -16,11 +16,11 @@ use owner::{NOBODY, Owner};
 use crate::error::ReleaseError;
 use crate::lock::raw::RawLock;
 use crate::wait::Part;
-#[cfg(feature = "tokio")]
-use crate::wait::Timed;
 use crate::wait::runtime::debug_assert_may_block;
 use crate::wait::sync::AtomicU64;
 use crate::wait::{Map, Waiting, block_on, block_on_untimed, deadline_after};
+#[cfg(feature = "tokio")]
+use crate::wait::{MapOutput, Timed};
 
 /// One level held by a guard, in [`RLock::levels`].
 pub(crate) const GUARD_LEVEL: u64 = 1;
@@ -662,7 +662,7 @@ impl RLock<()> {
     #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> impl Future<Output = bool> {
         let acquiring = Timed::new(self.acquire_op(), timeout);
-        async move { acquiring.await.is_some() }
+        MapOutput::new(acquiring, |out: Option<()>| out.is_some())
     }
 
     /// Acquires one level, blocking the thread.

@@ -9,9 +9,9 @@ use super::{
     OwnedRwLockUpgradableReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockUpgradableReadGuard,
     RwLockWriteGuard,
 };
-#[cfg(feature = "tokio")]
-use crate::wait::Timed;
 use crate::wait::{Map, WaitOp, Waiting, block_on, block_on_untimed, deadline_after};
+#[cfg(feature = "tokio")]
+use crate::wait::{MapOutput, Timed};
 
 /// The write guard of a finished upgrade that had no deadline.
 fn upgraded<W, U>(out: Result<W, U>) -> W {
@@ -114,7 +114,7 @@ impl<'a, T> RwLockUpgradableReadGuard<'a, T> {
         timeout: Duration,
     ) -> impl Future<Output = Result<RwLockWriteGuard<'a, T>, Self>> {
         let timed = Timed::new(Self::upgrade_op(this), timeout);
-        async move { outcome(timed.await) }
+        MapOutput::new(timed, outcome)
     }
 
     /// Upgrades at once if no other reader holds the lock.
@@ -265,7 +265,7 @@ impl<T> OwnedRwLockUpgradableReadGuard<T> {
         timeout: Duration,
     ) -> impl Future<Output = Result<OwnedRwLockWriteGuard<T>, Self>> + use<T> {
         let timed = Timed::new(Self::upgrade_op(this), timeout);
-        async move { outcome(timed.await) }
+        MapOutput::new(timed, outcome)
     }
 
     /// Upgrades at once if no other reader holds the lock.

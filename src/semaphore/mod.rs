@@ -19,7 +19,9 @@ use crate::error::{BoundedReleaseError, TooManyPermitsError};
 #[cfg(feature = "tokio")]
 use crate::wait::Timed;
 use crate::wait::sync::AtomicUsize;
-use crate::wait::{Held, Map, Part, WaitOp, Waiting, block_on, block_on_untimed, deadline_after};
+use crate::wait::{
+    Checked, Held, Map, Part, WaitOp, Waiting, block_on, block_on_untimed, deadline_after,
+};
 
 /// A counting semaphore for tasks and threads.
 ///
@@ -488,12 +490,7 @@ impl<B: Bound> GenericSemaphore<B> {
         n: usize,
     ) -> impl Future<Output = Result<SemaphorePermit<'_>, TooManyPermitsError>> {
         let op = self.check(n).map(|n| Waiting::new(self.acquire_op(n)));
-        async move {
-            match op {
-                Ok(waiting) => Ok(waiting.await),
-                Err(error) => Err(error),
-            }
-        }
+        Checked::new(op)
     }
 
     /// [`acquire_many`](GenericSemaphore::acquire_many) for at most
@@ -530,12 +527,7 @@ impl<B: Bound> GenericSemaphore<B> {
         let op = self
             .check(n)
             .map(|n| Timed::new(self.acquire_op(n), timeout));
-        async move {
-            match op {
-                Ok(timed) => Ok(timed.await),
-                Err(error) => Err(error),
-            }
-        }
+        Checked::new(op)
     }
 
     /// Takes `n` permits if they are free and nobody waits, without waiting.
@@ -648,12 +640,7 @@ impl<B: Bound> GenericSemaphore<B> {
         let op = self
             .check(n)
             .map(|n| Waiting::new(self.owned_acquire_op(n)));
-        async move {
-            match op {
-                Ok(waiting) => Ok(waiting.await),
-                Err(error) => Err(error),
-            }
-        }
+        Checked::new(op)
     }
 
     /// [`acquire_many_timeout`](GenericSemaphore::acquire_many_timeout) with
@@ -691,12 +678,7 @@ impl<B: Bound> GenericSemaphore<B> {
         let op = self
             .check(n)
             .map(|n| Timed::new(self.owned_acquire_op(n), timeout));
-        async move {
-            match op {
-                Ok(timed) => Ok(timed.await),
-                Err(error) => Err(error),
-            }
-        }
+        Checked::new(op)
     }
 
     /// [`try_acquire_many`](GenericSemaphore::try_acquire_many) with owned

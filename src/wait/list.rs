@@ -25,6 +25,7 @@
 //! slots, so after the first waits nothing is allocated; wakers are woken
 //! after the lock is released.
 
+use std::num::NonZeroU64;
 use std::sync::atomic::Ordering;
 use std::task::Waker;
 use std::time::Instant;
@@ -64,10 +65,35 @@ impl Waiter {
 
 /// A waiter's place in line. Its slot is its own until it is notified or
 /// leaves.
+///
+/// Kept small because every waiting future holds one: the sequence number
+/// is never 0 (an `Option<Ticket>` costs nothing more) and the slot index
+/// fits 32 bits (a line of 4 billion waiters would need far more memory
+/// than their slots).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
-    seq: u64,
-    index: usize,
+    seq: NonZeroU64,
+    index: u32,
+}
+
+impl Ticket {
+    /// The ticket's two numbers, for a waiting operation that packs them
+    /// with its own fields (see `Retry`).
+    #[inline]
+    pub(crate) fn into_parts(self) -> (NonZeroU64, u32) {
+        (self.seq, self.index)
+    }
+
+    /// A ticket from the parts [`into_parts`](Ticket::into_parts) gave.
+    #[inline]
+    pub(crate) fn from_parts(seq: NonZeroU64, index: u32) -> Ticket {
+        Ticket { seq, index }
+    }
+
+    #[inline]
+    fn slot(self) -> usize {
+        self.index as usize
+    }
 }
 
 /// No slot: an end of the line, or the end of the free chain.
@@ -138,7 +164,10 @@ impl Line {
             tail => self.queued(tail).next = index,
         }
         self.tail = index;
-        Ticket { seq, index }
+        Ticket {
+            seq: NonZeroU64::new(seq).expect("sequence numbers start at 1"),
+            index: u32::try_from(index).expect("more than u32::MAX waiters in one line"),
+        }
     }
 
     /// Takes the waiter in slot `index` out of the line and frees the slot.
@@ -247,7 +276,7 @@ impl WaitList {
     /// Whether the ticket's waiter was notified.
     #[inline]
     pub(crate) fn is_notified(&self, ticket: Ticket) -> bool {
-        self.notified.load(Ordering::Acquire) >= ticket.seq
+        self.notified.load(Ordering::Acquire) >= ticket.seq.get()
     }
 
     /// Whether the ticket's waiter was notified; if it was not, a task's
@@ -270,7 +299,7 @@ impl WaitList {
         if self.is_notified(ticket) {
             return true;
         }
-        match &mut line.queued(ticket.index).waiter {
+        match &mut line.queued(ticket.slot()).waiter {
             // `clone_from` skips the clone when the waker would wake the same.
             Waiter::Task(current) => current.clone_from(waker),
             other => *other = Waiter::Task(waker.clone()),
@@ -286,7 +315,7 @@ impl WaitList {
         if self.is_notified(ticket) {
             return false;
         }
-        let queued = line.unlink(ticket.index);
+        let queued = line.unlink(ticket.slot());
         self.len.fetch_sub(1, Ordering::Relaxed);
         also();
         drop(line);

@@ -21,6 +21,7 @@ pub(crate) mod op;
 pub(crate) mod runtime;
 pub(crate) mod sync;
 
+use std::num::NonZeroU64;
 use std::task::Poll;
 
 /// Declares a constructor that is `const`, but for the loom model tests
@@ -43,7 +44,10 @@ pub(crate) use held::{Handed, Held, Part};
 pub(crate) use list::{Ticket, WaitList, Wakeup};
 #[cfg(feature = "tokio")]
 pub(crate) use op::Timed;
-pub(crate) use op::{Map, WaitOp, Waiting, block_on, block_on_untimed, deadline_after};
+pub(crate) use op::{
+    Checked, Map, MapOutput, SpendOnReady, WaitOp, Waiting, block_on, block_on_untimed,
+    deadline_after,
+};
 
 /// A [`WaitList`] allocated by the first caller that has to wait, so that a
 /// primitive nobody waits on stays one pointer wide.
@@ -114,17 +118,36 @@ impl PassOn {
 /// A wake-up is used by the try it leads to, whatever that try finds. A
 /// waiter that completes on the try right after joining, or gives up, while
 /// a wake-up was on its way to it passes that wake-up on as `pass_on` says.
+///
+/// The ticket is kept as its parts next to `pass_on` (16 bytes in all rather
+/// than 24): every waiting future holds a `Retry`.
 pub(crate) struct Retry {
-    ticket: Option<Ticket>,
+    /// The ticket's sequence number while in line.
+    seq: Option<NonZeroU64>,
+    /// The ticket's slot (meaningless when `seq` is `None`).
+    index: u32,
     pass_on: PassOn,
 }
 
 impl Retry {
     pub(crate) const fn new(pass_on: PassOn) -> Retry {
         Retry {
-            ticket: None,
+            seq: None,
+            index: 0,
             pass_on,
         }
+    }
+
+    #[inline]
+    fn ticket(&self) -> Option<Ticket> {
+        self.seq.map(|seq| Ticket::from_parts(seq, self.index))
+    }
+
+    #[inline]
+    fn set_ticket(&mut self, ticket: Ticket) {
+        let (seq, index) = ticket.into_parts();
+        self.seq = Some(seq);
+        self.index = index;
     }
 
     /// Runs the protocol: `attempt` completes the operation or says it must
@@ -136,11 +159,11 @@ impl Retry {
         wakeup: Wakeup<'_>,
         mut attempt: impl FnMut() -> Option<T>,
     ) -> Poll<T> {
-        if let Some(ticket) = self.ticket {
+        if let Some(ticket) = self.ticket() {
             if !list.poll_ticket(ticket, wakeup) {
                 return Poll::Pending;
             }
-            self.ticket = None;
+            self.seq = None;
         }
         if let Some(done) = attempt() {
             return Poll::Ready(done);
@@ -152,7 +175,7 @@ impl Retry {
             }
             return Poll::Ready(done);
         }
-        self.ticket = Some(ticket);
+        self.set_ticket(ticket);
         Poll::Pending
     }
 
@@ -160,17 +183,18 @@ impl Retry {
     /// the waiter is not in line).
     #[inline]
     pub(crate) fn woken(&self, list: &WaitList) -> bool {
-        self.ticket.is_none_or(|ticket| list.is_notified(ticket))
+        self.ticket().is_none_or(|ticket| list.is_notified(ticket))
     }
 
     /// Whether the waiter is in line.
     pub(crate) fn is_waiting(&self) -> bool {
-        self.ticket.is_some()
+        self.seq.is_some()
     }
 
     /// Gives up: leaves the line, passing on a wake-up that was on its way.
     pub(crate) fn cancel(&mut self, list: &WaitList) {
-        if let Some(ticket) = self.ticket.take() {
+        if let Some(ticket) = self.ticket() {
+            self.seq = None;
             if !list.leave(ticket, || {}) {
                 self.pass_on.pass(list);
             }
