@@ -235,8 +235,12 @@ impl AcquireWait {
     }
 }
 
-impl Handed<Permits> for AcquireWait {
-    fn poll(&mut self, permits: &Permits, wakeup: Wakeup<'_>) -> Poll<()> {
+impl AcquireWait {
+    /// Everything after a failed first try, out of line so that the first
+    /// try inlines into the caller's crate (as the lock's does).
+    #[cold]
+    #[inline(never)]
+    fn poll_slow(&mut self, permits: &Permits, wakeup: Wakeup<'_>) -> Poll<()> {
         match self.ticket {
             None => {
                 if permits.try_take(self.n) {
@@ -262,6 +266,16 @@ impl Handed<Permits> for AcquireWait {
                 }
             }
         }
+    }
+}
+
+impl Handed<Permits> for AcquireWait {
+    #[inline]
+    fn poll(&mut self, permits: &Permits, wakeup: Wakeup<'_>) -> Poll<()> {
+        if self.ticket.is_none() && permits.try_take(self.n) {
+            return Poll::Ready(());
+        }
+        self.poll_slow(permits, wakeup)
     }
 
     /// The deadline passed: leaves the line, unless a grant came first;

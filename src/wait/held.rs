@@ -76,6 +76,7 @@ where
 {
     type Output = H;
 
+    #[inline]
     fn poll_op(&mut self, wakeup: Wakeup<'_>) -> Poll<H> {
         let handle = self
             .handle

@@ -67,6 +67,7 @@ impl<O: WaitOp> Waiting<O> {
 impl<O: WaitOp> Future for Waiting<O> {
     type Output = O::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
         let budget = std::task::ready!(coop::poll_budget(cx));
         let polled = self.get_mut().0.poll_op(Wakeup::Task(cx.waker()));
@@ -277,6 +278,7 @@ impl<O: WaitOp, F> Map<O, F> {
 impl<O: WaitOp, F: FnOnce(O::Output) -> U + Unpin, U> WaitOp for Map<O, F> {
     type Output = U;
 
+    #[inline]
     fn poll_op(&mut self, wakeup: Wakeup<'_>) -> Poll<U> {
         self.op.poll_op(wakeup).map(|out| self.finish(out))
     }
