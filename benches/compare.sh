@@ -15,6 +15,10 @@
 #                   filter such as "lock_contended"                       []
 #   BENCH_LABEL     a line written above the tables (e.g. "Smoke run ...") []
 #   BENCH_STAT      criterion estimate to use: mean, median or slope      [mean]
+#   RUNS            how many times to run the benches; with more than one,
+#                   every ratio is the median of the per-run ratios with
+#                   their range, and a target whose range straddles its
+#                   limit is reported as inside the noise                 [1]
 #
 # Needs only cargo and python3 (standard library).
 set -euo pipefail
@@ -44,6 +48,11 @@ MEASURE="${MEASURE:-2}"
 CRITERION_ARGS="${CRITERION_ARGS:-}"
 BENCH_LABEL="${BENCH_LABEL:-}"
 BENCH_STAT="${BENCH_STAT:-mean}"
+RUNS="${RUNS:-1}"
+if ! [[ "${RUNS}" =~ ^[1-9][0-9]*$ ]]; then
+  echo "compare.sh: RUNS must be a positive number, not '${RUNS}'" >&2
+  exit 2
+fi
 
 if [[ -n "${CRITERION_HOME:-}" ]]; then
   criterion_dir="${CRITERION_HOME}"
@@ -64,15 +73,43 @@ if ((run)); then
   for bench in ${BENCHES}; do
     bench_flags+=(--bench "${bench}")
   done
-  # Criterion's progress goes to stderr so that stdout is only the tables.
-  # shellcheck disable=SC2086 # CRITERION_ARGS is split on purpose
-  cargo bench -p ambisync-benches "${bench_flags[@]}" -- \
-    --warm-up-time "${WARM_UP}" --measurement-time "${MEASURE}" ${CRITERION_ARGS} >&2
+  rm -f "${criterion_dir}"/compare-run-*.json
+  for ((run_no = 1; run_no <= RUNS; run_no++)); do
+    if ((RUNS > 1)); then
+      echo "compare.sh: run ${run_no} of ${RUNS}" >&2
+    fi
+    run_start=$(date +%s)
+    # Criterion's progress goes to stderr so that stdout is only the tables.
+    # shellcheck disable=SC2086 # CRITERION_ARGS is split on purpose
+    cargo bench -p ambisync-benches "${bench_flags[@]}" -- \
+      --warm-up-time "${WARM_UP}" --measurement-time "${MEASURE}" ${CRITERION_ARGS} >&2
+    # Keep this run's estimates: the next run overwrites criterion's files.
+    CRITERION_DIR="${criterion_dir}" SINCE="${run_start}" python3 - \
+      >"${criterion_dir}/compare-run-${run_no}.json" <<'PY'
+import json
+import os
+from pathlib import Path
+
+root = Path(os.environ["CRITERION_DIR"])
+since = float(os.environ["SINCE"])
+runs = {}
+for path in root.glob("*/*/new/estimates.json"):
+    if path.stat().st_mtime < since:
+        continue
+    group, function = path.parts[-4], path.parts[-3]
+    estimates = json.loads(path.read_text())
+    runs.setdefault(group, {})[function] = {
+        k: v["point_estimate"] for k, v in estimates.items() if v and "point_estimate" in v
+    }
+print(json.dumps(runs))
+PY
+  done
   cargo bench -p ambisync-benches --bench sizes | grep -E '^(size|future) ' >"${criterion_dir}/sizes.txt"
   {
     echo "warm_up=${WARM_UP}"
     echo "measure=${MEASURE}"
     echo "criterion_args=${CRITERION_ARGS}"
+    echo "runs=${RUNS}"
   } >"${criterion_dir}/compare-settings.txt"
 elif [[ ! -f "${criterion_dir}/sizes.txt" ]]; then
   cargo bench -p ambisync-benches --bench sizes | grep -E '^(size|future) ' >"${criterion_dir}/sizes.txt"
@@ -191,13 +228,69 @@ groups += sorted(
     if p.is_dir() and p.name not in CASES and (p / "ambisync" / "new").is_dir()
 ) if root.is_dir() else []
 
+# RUNS > 1: each run's estimates, kept by the shell loop (compare-run-N.json).
+run_files = sorted(
+    root.glob("compare-run-*.json"), key=lambda p: int(p.stem.rsplit("-", 1)[1])
+) if root.is_dir() else []
+runs = [json.loads(p.read_text()) for p in run_files]
+multi = len(runs) > 1
+
+
+def run_value(entry):
+    return entry.get(stat) or entry["mean"]
+
+
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
 results = {}
-for group in groups:
-    functions = [
-        p.name for p in (root / group).iterdir()
-        if p.is_dir() and (p / "new" / "estimates.json").is_file()
-    ]
-    results[group] = {f: load(group, f) for f in functions}
+if multi:
+    seen = {g for run in runs for g in run}
+    groups = [g for g in CASES if g in seen] + sorted(seen - set(CASES))
+    for group in groups:
+        functions = {f for run in runs for f in run.get(group, {})}
+        # (median time over the runs, stale = False)
+        results[group] = {
+            f: (median([run_value(run[group][f]) for run in runs if f in run.get(group, {})]), False)
+            for f in functions
+        }
+else:
+    for group in groups:
+        functions = [
+            p.name for p in (root / group).iterdir()
+            if p.is_dir() and (p / "new" / "estimates.json").is_file()
+        ]
+        results[group] = {f: load(group, f) for f in functions}
+
+
+def ratios(group, peer):
+    """ambisync / peer, one per run that measured both."""
+    if multi:
+        return [
+            run_value(run[group]["ambisync"]) / run_value(run[group][peer])
+            for run in runs
+            if "ambisync" in run.get(group, {}) and peer in run.get(group, {})
+        ]
+    ours = results.get(group, {}).get("ambisync")
+    theirs = results.get(group, {}).get(peer)
+    return [] if ours is None or theirs is None else [ours[0] / theirs[0]]
+
+
+def fmt_ratio(values):
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{median(values):.2f} [{min(values):.2f}–{max(values):.2f}]"
+
+
+def status(values, limit):
+    """Met or missed at the median; inside the noise when the range of the
+    runs straddles the limit."""
+    if median(values) <= limit:
+        return "met" if max(values) <= limit else "met at the median, inside the noise"
+    return "**missed**" if min(values) > limit else "**missed** at the median, inside the noise"
 
 lines = []
 out = lines.append
@@ -241,6 +334,8 @@ out(
     f"{rustc}; run {time.strftime('%Y-%m-%d %H:%M %Z', run_time) if run_time else '?'}; "
     f"criterion `{stat}` estimate, "
     f"warm-up {settings.get('warm_up', '?')} s, measurement {settings.get('measure', '?')} s"
+    + (f"; {len(runs)} runs: times are medians over the runs, ratios the median of the "
+       "per-run ratios with their range" if multi else "")
     + (f", `{settings['criterion_args']}`" if settings.get("criterion_args") else "")
     + "."
 )
@@ -261,12 +356,12 @@ for group in groups:
         continue
     for i, peer in enumerate(peers):
         theirs = functions[peer]
-        ratio = ours[0] / theirs[0]
+        ratio = fmt_ratio(ratios(group, peer))
         name = f"{peer} (reference)" if (group, peer) in REFERENCE else peer
         first = i == 0
         out(
             f"| {'`' + group + '`' if first else ''} | {CASES.get(group, '') if first else ''} "
-            f"| {name} | {cell(ours) if first else ''} | {cell(theirs)} | {ratio:.2f} |"
+            f"| {name} | {cell(ours) if first else ''} | {cell(theirs)} | {ratio} |"
         )
 
 out("")
@@ -275,13 +370,11 @@ out("")
 out("| target | ratio | limit | status |")
 out("| --- | ---: | ---: | --- |")
 for group, peer, limit, wording in TARGETS:
-    ours = results.get(group, {}).get("ambisync")
-    theirs = results.get(group, {}).get(peer)
-    if ours is None or theirs is None:
+    values = ratios(group, peer)
+    if not values:
         out(f"| {wording} | — | ≤ {limit:.2f} | not measured |")
         continue
-    ratio = ours[0] / theirs[0]
-    out(f"| {wording} | {ratio:.2f} | ≤ {limit:.2f} | {'met' if ratio <= limit else '**missed**'} |")
+    out(f"| {wording} | {fmt_ratio(values)} | ≤ {limit:.2f} | {status(values, limit)} |")
 
 sizes_file = root / "sizes.txt"
 sizes = []

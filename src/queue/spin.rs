@@ -21,7 +21,7 @@ use crate::wait::sync::thread;
 /// Spin rounds `1, 2, 4, ... 2^SPIN_STEPS` pause hints long (31 in all,
 /// 0.75 µs or more on the benchmark machine), then yields.
 #[cfg(not(ambisync_loom))]
-const SPIN_STEPS: u32 = 4;
+const SPIN_STEPS: u32 = 6;
 /// Backoff steps in all (the ones past `SPIN_STEPS` yield the thread): one
 /// yield. Measured (BENCHMARKS.md, issue 15): the yield is what helps most
 /// (without it 4 → 4 threads gained nothing); more of them (crossbeam's
@@ -30,7 +30,7 @@ const SPIN_STEPS: u32 = 4;
 /// machine (tens of µs an item where parking peers stayed near 1 µs; see
 /// BENCHMARKS.md): an adaptive rule is the open follow-up.
 #[cfg(not(ambisync_loom))]
-const STEPS: u32 = 6;
+const STEPS: u32 = 10;
 /// The loom models retry once: every retry is a path to explore.
 #[cfg(ambisync_loom)]
 const SPIN_STEPS: u32 = 0;
