@@ -64,6 +64,9 @@
 //! | `queue_shutdown_wakes_a_waiting_getter_and_putter` | shutdown wakes every waiter | shutdown not waking getters, or putters |
 //! | `queue_shutdown_racing_a_put_into_a_freed_slot_loses_nothing` | a spinning or waiting put either gets in or hands its item back; the length and shutdown read without the mutex agree | put not woken by the get; shutdown not published to the length hint |
 //! | `queue_shutdown_immediate_racing_a_blocking_get_hands_the_item_out_once` | the item goes to the getter or into the drained list, never both, never neither; `unfinished` exact | drain not counting items done; a getter left waiting; the drain not written to the length hint (checked: fails) |
+//! | `queue_ring_two_putters_and_a_getter_through_one_slot_lose_nothing` | the ring: concurrent claims through one slot, every lap; every item once | a stamp not advanced a lap; the full check ignoring a get half-way |
+//! | `queue_ring_shutdown_immediate_racing_a_put_hands_the_item_out_once` | the ring's shutdown mark against a claiming put: put and drained, or refused | a put landing after the mark; a drain not waiting for a put half-way |
+//! | `queue_ring_a_refused_put_does_not_strand_a_joiner` | a put counted in and out again wakes a joiner that saw it | the undo not waking joiners |
 //! | **Semaphores** | | |
 //! | `a_release_reaches_a_thread_queueing_up_at_the_same_time`, `two_releases_reach_two_waiters_queueing_up_at_the_same_time` | FIFO hand-off, no lost permit | `release` without hand-off |
 //! | `a_permit_drop_reaches_a_task_queueing_up_at_the_same_time` | a dropped permit reaches a waiter | permit drop without hand-off |
@@ -996,6 +999,84 @@ fn queue_shutdown_immediate_racing_a_blocking_get_hands_the_item_out_once() {
         }
         assert!(queue.is_shutdown() && queue.is_empty());
         assert_eq!(queue.waiting_getters(), 0);
+    });
+}
+
+/// The bounded FIFO queue's lock-free ring (`src/queue/ring.rs`): two
+/// putters claim slots at once through a one-slot ring (every put starts a
+/// new lap), a getter takes both.
+#[test]
+fn queue_ring_two_putters_and_a_getter_through_one_slot_lose_nothing() {
+    model_bounded(2, || {
+        let queue = Arc::new(Queue::bounded(1));
+        let putters: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|item| {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || queue.put_blocking(item).unwrap())
+            })
+            .collect();
+        let first = queue.get_blocking().unwrap();
+        let second = queue.get_blocking().unwrap();
+        for putter in putters {
+            putter.join().unwrap();
+        }
+        let mut got = [first, second];
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        assert_eq!((queue.len(), queue.unfinished_tasks()), (0, 2));
+        assert_eq!(queue.try_get(), Err(GetError::Empty));
+    });
+}
+
+/// The ring's shutdown mark against a put claiming its slot: the item is put
+/// and then drained, or refused; never lost, never both; `unfinished` exact.
+#[test]
+fn queue_ring_shutdown_immediate_racing_a_put_hands_the_item_out_once() {
+    model_bounded(3, || {
+        let queue = Arc::new(Queue::bounded(2));
+        let putter = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || queue.try_put(1)
+        });
+        let drained = queue.shutdown_immediate();
+        match putter.join().unwrap() {
+            Ok(()) => assert_eq!(drained, vec![1]),
+            Err(err) => {
+                assert!(matches!(err, PutError::ShutDown(1)), "{err:?}");
+                assert!(drained.is_empty());
+            }
+        }
+        assert_eq!((queue.len(), queue.unfinished_tasks()), (0, 0));
+        assert_eq!(queue.try_get(), Err(GetError::ShutDown));
+    });
+}
+
+/// A joiner against a put refused by a full ring: the put counts its item in
+/// before it tries and out again when refused; when that undo is what brings
+/// the count to 0 (the last `task_done` ran in between), it must wake the
+/// joiner.
+#[test]
+fn queue_ring_a_refused_put_does_not_strand_a_joiner() {
+    model_bounded(3, || {
+        let queue = Arc::new(Queue::bounded(1));
+        queue.try_put(1).unwrap();
+        assert_eq!(queue.try_get(), Ok(1));
+        queue.try_put(2).unwrap();
+        // Done ahead for the item still in the queue (Python allows it).
+        queue.task_done().unwrap();
+        let putter = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || assert!(matches!(queue.try_put(3), Err(PutError::Full(3))))
+        });
+        let worker = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || queue.task_done().unwrap()
+        });
+        block_on(queue.join());
+        putter.join().unwrap();
+        worker.join().unwrap();
+        assert_eq!((queue.len(), queue.unfinished_tasks()), (1, 0));
     });
 }
 

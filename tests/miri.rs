@@ -324,6 +324,50 @@ fn queues_hand_items_between_threads_exactly_once() {
     assert_eq!(priority.try_get().unwrap().0, 4);
 }
 
+/// The bounded FIFO queue's ring (`src/queue/ring.rs`, `unsafe` slots):
+/// two producers wrap it round many laps, items left in it are dropped with
+/// the queue (no leak, no double drop: the items own heap memory), and a
+/// drain takes exactly what is left.
+#[test]
+fn the_queue_ring_wraps_drains_and_drops_its_items_exactly_once() {
+    let queue = Arc::new(Queue::bounded(3));
+    let producers: Vec<_> = (0..2)
+        .map(|p| {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || {
+                for i in 0..ROUNDS {
+                    queue.put_blocking(format!("{p}:{i}")).unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut last = [None::<usize>; 2];
+    for _ in 0..2 * ROUNDS {
+        let item = queue.get_blocking().unwrap();
+        let (p, i) = item.split_once(':').unwrap();
+        let (p, i): (usize, usize) = (p.parse().unwrap(), i.parse().unwrap());
+        // Each producer's items come out in the order it put them.
+        assert!(
+            last[p].is_none_or(|before| before < i),
+            "{item} out of order"
+        );
+        last[p] = Some(i);
+    }
+    for producer in producers {
+        producer.join().unwrap();
+    }
+    queue.try_put(String::from("drained")).unwrap();
+    assert_eq!(queue.shutdown_immediate(), ["drained"]);
+    assert!(queue.try_put(String::from("refused")).is_err());
+
+    let kept = Queue::bounded(2);
+    kept.try_put(String::from("a")).unwrap();
+    assert_eq!(kept.try_get().unwrap(), "a");
+    kept.try_put(String::from("b")).unwrap();
+    kept.try_put(String::from("c")).unwrap(); // wrapped round once
+    drop(kept); // drops "b" and "c"
+}
+
 #[test]
 fn a_dropped_get_future_after_its_wake_up_passes_it_on() {
     let queue = Queue::unbounded();

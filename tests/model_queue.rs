@@ -154,6 +154,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A FIFO queue bounded at 1 to 3 keeps its items in the lock-free ring (every
+/// few operations wrap it round a lap); unbounded or at `usize::MAX`, in a
+/// `VecDeque` behind a mutex (too large a ring to make up front).
 fn maxsize() -> impl Strategy<Value = Option<usize>> {
     prop_oneof![
         Just(None),

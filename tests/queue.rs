@@ -1270,7 +1270,7 @@ fn item(p: u64, n: u64) -> u64 {
 async fn stress<O>(queue: Arc<OrderedQueue<u64, O>>)
 where
     O: QueueOrder<u64> + Send + Sync + 'static,
-    O::Store: Send,
+    O::Items: Send + Sync,
 {
     let task_producers: Vec<_> = (0..PRODUCERS_EACH)
         .map(|p| {

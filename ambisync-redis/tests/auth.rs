@@ -108,6 +108,8 @@ fn an_acl_user_limited_to_the_prefix_is_enough() {
     });
 }
 
+/// Needs the `tls` feature (on by default) for `tls_root_cert`.
+#[cfg(feature = "tls")]
 #[test]
 fn tls_with_a_throwaway_ca() {
     let server = RedisServer::with(Options {

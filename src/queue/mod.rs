@@ -8,6 +8,7 @@
 mod forms;
 mod ops;
 mod order;
+mod ring;
 mod spin;
 mod stream;
 
@@ -17,8 +18,9 @@ pub use order::{Fifo, Lifo, Priority, QueueOrder};
 pub use stream::{OwnedQueueStream, QueueStream};
 
 use crate::error::{GetError, PutError, TaskDoneError};
-use crate::wait::sync::{AtomicUsize, Mutex, MutexGuard};
+use crate::wait::sync::{AtomicUsize, fence};
 use crate::wait::{LazyList, WaitList};
+use order::{Items, Nothing, Refused};
 use std::sync::atomic::Ordering;
 
 /// A first-in, first-out queue (Python `queue.Queue`).
@@ -64,13 +66,6 @@ pub type LifoQueue<T> = OrderedQueue<T, Lifo>;
 /// # });
 /// ```
 pub type PriorityQueue<T> = OrderedQueue<T, Priority>;
-
-struct State<S> {
-    items: S,
-    /// Items put and not yet marked done with `task_done`.
-    unfinished: usize,
-    shutdown: bool,
-}
 
 /// A queue for tasks and threads, bounded or not, handing out items in the
 /// order `O`; use it through [`Queue`], [`LifoQueue`] or [`PriorityQueue`].
@@ -125,13 +120,15 @@ struct State<S> {
 /// # }
 /// ```
 pub struct OrderedQueue<T, O: QueueOrder<T>> {
-    state: Mutex<State<O::Store>>,
-    /// How many items the queue holds, plus [`SHUT`] once shut down: a copy
-    /// written under `state`'s mutex whenever either changes, so that `len`
-    /// and friends read it without the mutex, and a spinning blocking call
-    /// (`spin.rs`) retries only when its attempt may succeed instead of
-    /// taking the mutex the other side needs.
-    hint: AtomicUsize,
+    /// The items and the shutdown flag: a lock-free ring for a bounded FIFO
+    /// queue, else a store behind a mutex (`order.rs`).
+    items: O::Items,
+    /// Items put and not yet marked done with `task_done`. A put counts its
+    /// item in before the item is in the queue (and out again if the put
+    /// fails), so that a `task_done` for an item just taken never finds 0.
+    /// On a cache line of its own: every put writes it, and a getter should
+    /// not have to fetch the line back to read the fields next to it.
+    unfinished: Padded<AtomicUsize>,
     maxsize: Option<usize>,
     /// `get` waits here for an item (or shutdown).
     getters: LazyList,
@@ -177,93 +174,93 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     }
 
     fn with_maxsize(maxsize: Option<usize>) -> Self {
-        OrderedQueue {
-            state: Mutex::new(State {
-                items: O::Store::default(),
-                unfinished: 0,
-                shutdown: false,
-            }),
-            hint: AtomicUsize::new(0),
+        let queue = OrderedQueue {
+            items: O::Items::new(maxsize),
+            unfinished: Padded(AtomicUsize::new(0)),
             maxsize,
             getters: LazyList::new(),
             putters: LazyList::new(),
             joiners: LazyList::new(),
+        };
+        if Items::<T>::is_lock_free(&queue.items) {
+            // A getter that makes its list and joins it, then finds the ring
+            // empty, and a putter that fills the ring and then looks for the
+            // list, must not miss each other; but the list's pointer is
+            // published with acquire/release only, so the putter could still
+            // read "no list" (found by miri's weak memory emulation). Made
+            // up front, the lists are always there. A store behind a mutex
+            // needs no such thing: the waiter's second look takes the mutex.
+            queue.getters.get_or_init();
+            queue.putters.get_or_init();
         }
+        queue
     }
 
-    /// The state. parking_lot's mutex: under a producer and a consumer on two
-    /// threads it measured a quarter faster than std's (BENCHMARKS.md), and it
-    /// has no poisoning to handle (no user code runs while it is held).
-    fn state(&self) -> MutexGuard<'_, State<O::Store>> {
-        self.state.lock()
-    }
-
-    /// Copies the length and the shutdown flag into `hint`; called under
-    /// the mutex after every change of either.
-    #[inline]
-    fn publish(&self, state: &State<O::Store>) {
-        let shut = if state.shutdown { SHUT } else { 0 };
-        self.hint
-            .store(O::len(&state.items) | shut, Ordering::Release);
-    }
-
-    /// Whether a `take` may find an item (or the shutdown), by the hint: a
-    /// spinning getter tries only then.
+    /// Whether a `take` may find an item (or the shutdown): a spinning
+    /// getter tries only then.
     #[inline]
     fn may_take(&self) -> bool {
-        self.hint.load(Ordering::Relaxed) != 0
+        self.items.len() != 0 || self.items.is_shut_down()
     }
 
-    /// Whether a put may find room (or the shutdown), by the hint.
+    /// Whether a put may find room (or the shutdown).
     #[inline]
     fn may_put(&self) -> bool {
-        let hint = self.hint.load(Ordering::Relaxed);
-        hint & SHUT != 0 || self.maxsize.is_none_or(|maxsize| hint < maxsize)
-    }
-
-    fn has_room(&self, state: &State<O::Store>) -> bool {
         self.maxsize
-            .is_none_or(|maxsize| O::len(&state.items) < maxsize)
+            .is_none_or(|maxsize| self.items.len() < maxsize)
+            || self.items.is_shut_down()
     }
 
     /// Puts the item from `slot` if there is room. `None`: full, keep waiting
     /// (the item stays in `slot`).
+    #[inline]
     fn put_from(&self, slot: &mut Option<T>) -> Option<Result<(), PutError<T>>> {
-        let mut state = self.state();
         let item = slot.take().expect("a put attempt without an item");
-        if state.shutdown {
-            return Some(Err(PutError::ShutDown(item)));
+        self.unfinished.0.fetch_add(1, Ordering::SeqCst);
+        match self.items.push(item) {
+            Ok(()) => {
+                notify_one(&self.getters);
+                Some(Ok(()))
+            }
+            Err(refused) => {
+                self.count_done();
+                match refused {
+                    Refused::Shut(item) => Some(Err(PutError::ShutDown(item))),
+                    Refused::Full(item) => {
+                        *slot = Some(item);
+                        None
+                    }
+                }
+            }
         }
-        if !self.has_room(&state) {
-            *slot = Some(item);
-            return None;
-        }
-        O::push(&mut state.items, item);
-        state.unfinished += 1;
-        self.publish(&state);
-        drop(state);
-        notify_one(&self.getters);
-        Some(Ok(()))
     }
 
     /// Takes the next item. `None`: empty and open, keep waiting.
+    #[inline]
     fn take(&self) -> Option<Result<T, GetError>> {
-        let mut state = self.state();
-        match O::pop(&mut state.items) {
-            Some(item) => {
-                self.publish(&state);
-                drop(state);
+        match self.items.pop() {
+            Ok(item) => {
                 notify_one(&self.putters);
                 Some(Ok(item))
             }
-            None if state.shutdown => Some(Err(GetError::ShutDown)),
-            None => None,
+            Err(Nothing::Shut) => Some(Err(GetError::ShutDown)),
+            Err(Nothing::Empty) => None,
+        }
+    }
+
+    /// One item less to wait for: wakes the joiners at 0. `unfinished` is
+    /// above 0.
+    fn count_done(&self) {
+        // SeqCst (see `notify_one`): a joiner joins its list and then looks
+        // at the count again.
+        if self.unfinished.0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            wake_all(&self.joiners);
         }
     }
 
     /// `Some` once every item put was marked done.
     fn all_done(&self) -> Option<()> {
-        (self.state().unfinished == 0).then_some(())
+        (self.unfinished.0.load(Ordering::SeqCst) == 0).then_some(())
     }
 
     /// Marks one item taken with `get` as processed (Python `task_done`).
@@ -283,11 +280,12 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert!(queue.task_done().is_err());
     /// ```
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
-        let mut state = self.state();
-        state.unfinished = state.unfinished.checked_sub(1).ok_or(TaskDoneError)?;
-        let all_done = state.unfinished == 0;
-        drop(state);
-        if all_done {
+        let before = self
+            .unfinished
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .map_err(|_| TaskDoneError)?;
+        if before == 1 {
             wake_all(&self.joiners);
         }
         Ok(())
@@ -303,7 +301,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert_eq!(queue.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.hint.load(Ordering::Acquire) & !SHUT
+        self.items.len()
     }
 
     /// Whether the queue holds no items.
@@ -353,7 +351,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert_eq!(queue.unfinished_tasks(), 1); // taken, not yet done
     /// ```
     pub fn unfinished_tasks(&self) -> usize {
-        self.state().unfinished
+        self.unfinished.0.load(Ordering::SeqCst)
     }
 
     /// Shuts the queue down (Python 3.13 `shutdown()`): puts fail with
@@ -372,10 +370,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert_eq!(queue.try_get(), Err(GetError::ShutDown));
     /// ```
     pub fn shutdown(&self) {
-        let mut state = self.state();
-        state.shutdown = true;
-        self.publish(&state);
-        drop(state);
+        self.items.shut_down();
         wake_all(&self.getters);
         wake_all(&self.putters);
     }
@@ -394,14 +389,18 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert_eq!(queue.unfinished_tasks(), 0);
     /// ```
     pub fn shutdown_immediate(&self) -> Vec<T> {
-        let mut state = self.state();
-        state.shutdown = true;
-        let items = O::drain(&mut state.items);
-        self.publish(&state);
-        state.unfinished = state.unfinished.saturating_sub(items.len());
-        // `join` still waits for items already taken.
-        let all_done = state.unfinished == 0;
-        drop(state);
+        let items = self.items.drain();
+        // `join` still waits for items already taken. Saturating: `task_done`
+        // may have been called ahead for items still in the queue.
+        let drained = items.len();
+        let before = self
+            .unfinished
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_sub(drained))
+            })
+            .unwrap_or_else(|n| n);
+        let all_done = before <= drained;
         wake_all(&self.getters);
         wake_all(&self.putters);
         if all_done {
@@ -420,7 +419,7 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// assert!(queue.is_shutdown());
     /// ```
     pub fn is_shutdown(&self) -> bool {
-        self.hint.load(Ordering::Acquire) & SHUT != 0
+        self.items.is_shut_down()
     }
 
     /// How many tasks and threads wait in `get` (a snapshot).
@@ -446,27 +445,42 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     }
 }
 
-/// The shutdown bit of [`OrderedQueue::hint`]: no store holds that many
-/// items (a `Vec` or `VecDeque` of `isize::MAX` items of one byte would fill
-/// the address space; of zero-sized items, would take centuries to fill).
-const SHUT: usize = 1 << (usize::BITS - 1);
+/// A value alone on its cache line (128 bytes: two 64-byte lines, as
+/// adjacent-line prefetching pulls pairs), so that writing it does not take
+/// the line of what is read next to it from another processor.
+#[repr(align(128))]
+struct Padded<T>(T);
 
 /// Wakes the oldest waiter of `list`, if anybody waits: for one item put,
-/// or one slot freed. A waiter joins its list before it looks at the state
-/// again, under the queue's mutex, so a change made under that mutex is
-/// either seen by the waiter or finds it in the list.
+/// or one slot freed.
+///
+/// A waiter joins its list (a sequentially consistent increment and fence)
+/// before it looks at the queue again. Every change that calls this (and
+/// [`wake_all`]) is a sequentially consistent read-modify-write that the
+/// waiter's look reads with sequentially consistent loads (the ring's
+/// compare-and-swaps and shutdown mark, the `unfinished` count), or is made
+/// under the mutex that the look takes too (a locked store): so the waiter
+/// sees the change, or this sees the waiter (`anybody_waiting_after_seq_cst`).
+#[inline]
 fn notify_one(list: &LazyList) {
     if let Some(list) = list.get() {
-        if list.anybody_waiting() {
+        if list.anybody_waiting_after_seq_cst() {
             list.notify(1);
         }
     }
 }
 
 /// Wakes everybody in `list`: the queue was shut down, or every item is done.
+///
+/// Rare, so it pays for a fence before it looks for the list: the joiners'
+/// list is made by the first joiner, and a joiner that makes it and joins,
+/// then reads a count not yet at 0, must be seen by the `task_done` that
+/// brings the count to 0 (an acquire load of the list's pointer alone could
+/// still read "no list").
 fn wake_all(list: &LazyList) {
+    fence(Ordering::SeqCst);
     if let Some(list) = list.get() {
-        if list.anybody_waiting() {
+        if list.anybody_waiting_after_seq_cst() {
             list.wake_all();
         }
     }
@@ -479,13 +493,12 @@ fn line(list: &LazyList) -> &WaitList {
 
 impl<T, O: QueueOrder<T>> fmt::Debug for OrderedQueue<T, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state();
         f.debug_struct("Queue")
             .field("order", &std::any::type_name::<O>().rsplit("::").next())
-            .field("len", &O::len(&state.items))
+            .field("len", &self.len())
             .field("maxsize", &self.maxsize)
-            .field("unfinished_tasks", &state.unfinished)
-            .field("shutdown", &state.shutdown)
+            .field("unfinished_tasks", &self.unfinished_tasks())
+            .field("shutdown", &self.is_shutdown())
             .field("waiting_getters", &self.getters.len())
             .field("waiting_putters", &self.putters.len())
             .field("waiting_joiners", &self.joiners.len())

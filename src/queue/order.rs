@@ -2,6 +2,10 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::Ordering;
+
+use super::ring::Ring;
+use crate::wait::sync::{AtomicUsize, Mutex};
 
 mod sealed {
     pub trait Sealed {}
@@ -22,18 +26,57 @@ mod sealed {
 pub trait QueueOrder<T>: sealed::Sealed {
     /// Where the items are kept.
     #[doc(hidden)]
-    type Store: Default;
-    #[doc(hidden)]
-    fn push(store: &mut Self::Store, item: T);
-    #[doc(hidden)]
-    fn pop(store: &mut Self::Store) -> Option<T>;
-    #[doc(hidden)]
-    fn len(store: &Self::Store) -> usize;
+    type Items: Items<T>;
+}
+
+/// Why an item did not go in; it comes back.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Refused<T> {
+    Full(T),
+    Shut(T),
+}
+
+/// Why no item came out.
+#[doc(hidden)]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Nothing {
+    Empty,
+    Shut,
+}
+
+/// A queue's items and its shutdown flag, shared by every caller: what the
+/// waiting operations try (`mod.rs`). Each call is atomic: a put refused as
+/// shut down never lands later, and a get told `Shut` saw the queue empty
+/// after the shutdown.
+#[doc(hidden)]
+pub trait Items<T> {
+    fn new(maxsize: Option<usize>) -> Self;
+    fn push(&self, item: T) -> Result<(), Refused<T>>;
+    fn pop(&self) -> Result<T, Nothing>;
+    /// How many items it holds, without a lock.
+    fn len(&self) -> usize;
+    fn shut_down(&self);
+    fn is_shut_down(&self) -> bool;
+    /// Shuts down and takes every item, in the order `pop` gives them.
+    fn drain(&self) -> Vec<T>;
+    /// Whether `push` and `pop` take no lock (a waiter's second look then
+    /// shares no mutex with the change it waits for).
+    fn is_lock_free(&self) -> bool {
+        false
+    }
+}
+
+/// A sequential store of items in one order, for [`Locked`].
+#[doc(hidden)]
+pub trait Store<T>: Default {
+    fn push(&mut self, item: T);
+    fn pop(&mut self) -> Option<T>;
+    fn len(&self) -> usize;
     /// Empties the store, in the order `pop` would have returned the items.
-    #[doc(hidden)]
-    fn drain(store: &mut Self::Store) -> Vec<T> {
-        let mut items = Vec::with_capacity(Self::len(store));
-        while let Some(item) = Self::pop(store) {
+    fn drain(&mut self) -> Vec<T> {
+        let mut items = Vec::with_capacity(self.len());
+        while let Some(item) = self.pop() {
             items.push(item);
         }
         items
@@ -87,54 +130,260 @@ impl sealed::Sealed for Lifo {}
 impl sealed::Sealed for Priority {}
 
 impl<T> QueueOrder<T> for Fifo {
-    type Store = VecDeque<T>;
-    fn push(store: &mut VecDeque<T>, item: T) {
-        store.push_back(item);
-    }
-    fn pop(store: &mut VecDeque<T>) -> Option<T> {
-        store.pop_front()
-    }
-    fn len(store: &VecDeque<T>) -> usize {
-        store.len()
-    }
-    fn drain(store: &mut VecDeque<T>) -> Vec<T> {
-        store.drain(..).collect()
-    }
+    type Items = FifoItems<T>;
 }
 
 impl<T> QueueOrder<T> for Lifo {
-    type Store = Vec<T>;
-    fn push(store: &mut Vec<T>, item: T) {
+    type Items = Locked<LifoStore<T>>;
+}
+
+impl<T: Ord> QueueOrder<T> for Priority {
+    type Items = Locked<PriorityStore<T>>;
+}
+
+/// A FIFO queue's items: in a lock-free ring when the queue is bounded and
+/// the ring small enough to make up front, else in a `VecDeque` behind a
+/// mutex (unbounded queues, and bounds so large that the ring would be a
+/// waste of memory: `Queue::bounded(1 << 30)` allocates nothing until items
+/// come).
+#[doc(hidden)]
+pub enum FifoItems<T> {
+    Ring(Box<Ring<T>>),
+    Locked(Locked<VecDeque<T>>),
+}
+
+impl<T> std::fmt::Debug for FifoItems<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            FifoItems::Ring(_) => "ring",
+            FifoItems::Locked(_) => "locked",
+        };
+        f.debug_struct("FifoItems")
+            .field("kind", &kind)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+/// The largest ring made up front, in bytes of slots.
+const RING_MAX_BYTES: usize = 1 << 20;
+
+impl<T> Items<T> for FifoItems<T> {
+    fn new(maxsize: Option<usize>) -> Self {
+        let slot = std::mem::size_of::<T>() + std::mem::size_of::<usize>();
+        match maxsize {
+            Some(maxsize) if maxsize.saturating_mul(slot) <= RING_MAX_BYTES => {
+                FifoItems::Ring(Box::new(Ring::new(maxsize)))
+            }
+            _ => FifoItems::Locked(Locked::new(maxsize)),
+        }
+    }
+    #[inline]
+    fn push(&self, item: T) -> Result<(), Refused<T>> {
+        match self {
+            FifoItems::Ring(ring) => ring.push(item),
+            FifoItems::Locked(locked) => locked.push(item),
+        }
+    }
+    #[inline]
+    fn pop(&self) -> Result<T, Nothing> {
+        match self {
+            FifoItems::Ring(ring) => ring.pop(),
+            FifoItems::Locked(locked) => locked.pop(),
+        }
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        match self {
+            FifoItems::Ring(ring) => ring.len(),
+            FifoItems::Locked(locked) => locked.len(),
+        }
+    }
+    fn shut_down(&self) {
+        match self {
+            FifoItems::Ring(ring) => {
+                ring.shut_down();
+            }
+            FifoItems::Locked(locked) => locked.shut_down(),
+        }
+    }
+    #[inline]
+    fn is_shut_down(&self) -> bool {
+        match self {
+            FifoItems::Ring(ring) => ring.is_shut_down(),
+            FifoItems::Locked(locked) => locked.is_shut_down(),
+        }
+    }
+    fn is_lock_free(&self) -> bool {
+        matches!(self, FifoItems::Ring(_))
+    }
+    fn drain(&self) -> Vec<T> {
+        match self {
+            FifoItems::Ring(ring) => {
+                ring.shut_down();
+                let mut items = Vec::with_capacity(ring.len());
+                // Puts that claimed a slot before the shutdown finish first:
+                // `pop` waits for them.
+                while let Ok(item) = ring.pop() {
+                    items.push(item);
+                }
+                items
+            }
+            FifoItems::Locked(locked) => locked.drain(),
+        }
+    }
+}
+
+/// Items in a sequential [`Store`] behind a mutex, with a copy of their
+/// number and the shutdown flag readable without it.
+#[doc(hidden)]
+pub struct Locked<S> {
+    state: Mutex<(S, bool)>,
+    /// How many items the store holds, plus [`SHUT`] once shut down: written
+    /// under the mutex whenever either changes, so that `len` and
+    /// `is_shut_down` need no lock, and a spinning blocking call (`spin.rs`)
+    /// retries only when its attempt may succeed instead of taking the mutex
+    /// the other side needs.
+    hint: AtomicUsize,
+    maxsize: Option<usize>,
+}
+
+impl<S> std::fmt::Debug for Locked<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hint = self.hint.load(Ordering::Relaxed);
+        f.debug_struct("Locked")
+            .field("len", &(hint & !SHUT))
+            .field("shut_down", &(hint & SHUT != 0))
+            .finish()
+    }
+}
+
+/// The shutdown bit of [`Locked::hint`]: no store holds that many items (a
+/// `Vec` of `isize::MAX` one-byte items would fill the address space; of
+/// zero-sized items, would take centuries to fill).
+const SHUT: usize = 1 << (usize::BITS - 1);
+
+impl<S> Locked<S> {
+    #[inline]
+    fn publish<T>(&self, store: &S, shut: bool)
+    where
+        S: Store<T>,
+    {
+        let shut = if shut { SHUT } else { 0 };
+        self.hint.store(store.len() | shut, Ordering::Release);
+    }
+}
+
+impl<T, S: Store<T>> Items<T> for Locked<S> {
+    fn new(maxsize: Option<usize>) -> Self {
+        Locked {
+            state: Mutex::new((S::default(), false)),
+            hint: AtomicUsize::new(0),
+            maxsize,
+        }
+    }
+    fn push(&self, item: T) -> Result<(), Refused<T>> {
+        let mut state = self.state.lock();
+        let (store, shut) = &mut *state;
+        if *shut {
+            return Err(Refused::Shut(item));
+        }
+        if self.maxsize.is_some_and(|maxsize| store.len() >= maxsize) {
+            return Err(Refused::Full(item));
+        }
         store.push(item);
+        self.publish(store, false);
+        Ok(())
     }
-    fn pop(store: &mut Vec<T>) -> Option<T> {
-        store.pop()
+    fn pop(&self) -> Result<T, Nothing> {
+        let mut state = self.state.lock();
+        let (store, shut) = &mut *state;
+        match store.pop() {
+            Some(item) => {
+                self.publish(store, *shut);
+                Ok(item)
+            }
+            None if *shut => Err(Nothing::Shut),
+            None => Err(Nothing::Empty),
+        }
     }
-    fn len(store: &Vec<T>) -> usize {
-        store.len()
+    fn len(&self) -> usize {
+        self.hint.load(Ordering::Acquire) & !SHUT
     }
-    fn drain(store: &mut Vec<T>) -> Vec<T> {
-        let mut items = std::mem::take(store);
+    fn shut_down(&self) {
+        let mut state = self.state.lock();
+        state.1 = true;
+        self.publish(&state.0, true);
+    }
+    fn is_shut_down(&self) -> bool {
+        self.hint.load(Ordering::Acquire) & SHUT != 0
+    }
+    fn drain(&self) -> Vec<T> {
+        let mut state = self.state.lock();
+        state.1 = true;
+        let items = state.0.drain();
+        self.publish(&state.0, true);
+        items
+    }
+}
+
+impl<T> Store<T> for VecDeque<T> {
+    fn push(&mut self, item: T) {
+        self.push_back(item);
+    }
+    fn pop(&mut self) -> Option<T> {
+        self.pop_front()
+    }
+    fn len(&self) -> usize {
+        VecDeque::len(self)
+    }
+    fn drain(&mut self) -> Vec<T> {
+        VecDeque::drain(self, ..).collect()
+    }
+}
+
+/// A LIFO queue's items: a stack.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct LifoStore<T>(Vec<T>);
+
+impl<T> Default for LifoStore<T> {
+    fn default() -> Self {
+        LifoStore(Vec::new())
+    }
+}
+
+impl<T> Store<T> for LifoStore<T> {
+    fn push(&mut self, item: T) {
+        self.0.push(item);
+    }
+    fn pop(&mut self) -> Option<T> {
+        self.0.pop()
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn drain(&mut self) -> Vec<T> {
+        let mut items = std::mem::take(&mut self.0);
         items.reverse();
         items
     }
 }
 
-impl<T: Ord> QueueOrder<T> for Priority {
-    type Store = PriorityStore<T>;
-    fn push(store: &mut PriorityStore<T>, item: T) {
-        let seq = store.next_seq;
-        store.next_seq += 1;
-        store.heap.push(Reverse(Ranked { item, seq }));
+impl<T: Ord> Store<T> for PriorityStore<T> {
+    fn push(&mut self, item: T) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.heap.push(Reverse(Ranked { item, seq }));
     }
-    fn pop(store: &mut PriorityStore<T>) -> Option<T> {
-        store.heap.pop().map(|Reverse(ranked)| ranked.item)
+    fn pop(&mut self) -> Option<T> {
+        self.heap.pop().map(|Reverse(ranked)| ranked.item)
     }
-    fn len(store: &PriorityStore<T>) -> usize {
-        store.heap.len()
+    fn len(&self) -> usize {
+        self.heap.len()
     }
-    fn drain(store: &mut PriorityStore<T>) -> Vec<T> {
-        std::mem::take(&mut store.heap)
+    fn drain(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.heap)
             .into_sorted_vec()
             .into_iter()
             .rev()

@@ -7,9 +7,8 @@
 //! the queue). So a blocking `get` / `put` first retries for a short while,
 //! spinning with exponential backoff and then yielding once, and joins the
 //! line and parks only if that did not do it. It retries only when the
-//! queue's hint (length and shutdown, read without the mutex) says the
-//! attempt may succeed, so spinners do not take the mutex from the thread
-//! that would end their wait.
+//! queue's length and shutdown flag (read without a lock) say the attempt
+//! may succeed, so spinners do not write to what the other side needs.
 //!
 //! Only threads spin: a task that finds the queue empty must return
 //! `Pending` to its executor at once.

@@ -226,12 +226,23 @@ impl WaitList {
         }
     }
 
-    /// Joins the back of the line.
+    /// Joins the back of the line. The caller looks at the state it waits
+    /// on again after this, and that look cannot move before the count.
     pub(crate) fn enqueue(&self, wakeup: Wakeup<'_>) -> Ticket {
         let waiter = Waiter::new(wakeup);
-        let mut line = self.line.lock();
-        self.len.fetch_add(1, Ordering::SeqCst);
-        line.link_back(waiter, 0)
+        let ticket = {
+            let mut line = self.line.lock();
+            self.len.fetch_add(1, Ordering::SeqCst);
+            line.link_back(waiter, 0)
+        };
+        // Pairs with the fence in `anybody_waiting`: a state read without a
+        // lock (the queue's ring) is looked at next. The increment is
+        // sequentially consistent already, which is enough for the hardware
+        // and the language, but loom models only fences as sequentially
+        // consistent (its reads of a `SeqCst` store may be stale), and this
+        // is the slow path: the fence costs nothing that matters.
+        fence(Ordering::SeqCst);
+        ticket
     }
 
     /// Joins the back of the line unless `done()`, called under the lock,
@@ -339,6 +350,21 @@ impl WaitList {
     pub(crate) fn anybody_waiting(&self) -> bool {
         fence(Ordering::SeqCst);
         self.len.load(Ordering::Relaxed) > 0
+    }
+
+    /// [`anybody_waiting`](WaitList::anybody_waiting) without the fence, for
+    /// a releaser whose change was a sequentially consistent read-modify-write
+    /// that the waiter's second look reads with sequentially consistent
+    /// loads (or a change made under a mutex that the second look takes
+    /// too): the single total order of those operations then does what the
+    /// fence does, and this is a plain load on x86 where a fence costs tens
+    /// of cycles on every put and get of a queue. loom models only fences as
+    /// sequentially consistent, so its builds keep the fence.
+    #[inline]
+    pub(crate) fn anybody_waiting_after_seq_cst(&self) -> bool {
+        #[cfg(ambisync_loom)]
+        fence(Ordering::SeqCst);
+        self.len.load(Ordering::SeqCst) > 0
     }
 
     /// Wakes the `n` oldest waiters (fewer if fewer wait); returns how many

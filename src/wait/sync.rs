@@ -81,3 +81,25 @@ impl<T> OnceBox<T> {
         &self.0
     }
 }
+
+/// `std`'s `UnsafeCell` with loom's access methods, so that loom checks the
+/// queue ring's slots for unsynchronised access.
+#[cfg(not(ambisync_loom))]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(ambisync_loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` with a pointer to the value; the caller's `unsafe` block
+    /// answers for exclusive access.
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(ambisync_loom)]
+pub(crate) use loom::cell::UnsafeCell;

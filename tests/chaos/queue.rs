@@ -297,7 +297,7 @@ fn thread_consumer<O: QueueOrder<Item>>(shared: &Shared<O>, round: &Round, mut r
 fn storm<O>(test: &'static str, fifo_order: bool)
 where
     O: QueueOrder<Item> + Send + Sync + 'static,
-    O::Store: Send,
+    O::Items: Send + Sync,
 {
     let runtime = runtime();
     let mut cancels = 0;
