@@ -141,6 +141,11 @@ pub struct OrderedQueue<T, O: QueueOrder<T>> {
 impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
     /// Creates a queue that holds at most `maxsize` items; puts wait for room.
     ///
+    /// A FIFO [`Queue`] makes its `maxsize` slots here, up front (a
+    /// lock-free ring, as crossbeam's bounded channel), when they take at
+    /// most 1 MiB; above that, and for the other orders, the items are
+    /// stored as they come.
+    ///
     /// # Panics
     ///
     /// If `maxsize` is 0 (Python treats 0 as unbounded; here, say

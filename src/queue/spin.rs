@@ -17,17 +17,17 @@ use std::time::Instant;
 
 use crate::wait::sync::thread;
 
-/// Spin rounds `1, 2, 4, ... 2^SPIN_STEPS` pause hints long (31 in all,
-/// 0.75 µs or more on the benchmark machine), then yields.
+/// Spin rounds `1, 2, 4, ... 2^SPIN_STEPS` pause hints long (127 in all),
+/// then yields: crossbeam-channel's backoff schedule.
 #[cfg(not(ambisync_loom))]
 const SPIN_STEPS: u32 = 6;
-/// Backoff steps in all (the ones past `SPIN_STEPS` yield the thread): one
-/// yield. Measured (BENCHMARKS.md, issue 15): the yield is what helps most
-/// (without it 4 → 4 threads gained nothing); more of them (crossbeam's
-/// Backoff: 127 pauses and 3 yields) made the median no better and the
-/// tail worse. Even one yield costs a time slice on an oversubscribed
-/// machine (tens of µs an item where parking peers stayed near 1 µs; see
-/// BENCHMARKS.md): an adaptive rule is the open follow-up.
+/// Backoff steps in all (the ones past `SPIN_STEPS` yield the thread): three
+/// yields. Measured (BENCHMARKS.md, issue 15): on the first benchmark
+/// machine 31 pauses and one yield did best; on a quiet AMD EPYC machine
+/// this schedule took 1 → 1 threads from 165–229 to 103–107 ns an item (with
+/// the queue's mutex), and with the lock-free ring thirteen yields gained
+/// nothing over three. Each yield can cost a time slice on an oversubscribed
+/// machine (see BENCHMARKS.md): an adaptive rule is the open follow-up.
 #[cfg(not(ambisync_loom))]
 const STEPS: u32 = 10;
 /// The loom models retry once: every retry is a path to explore.
