@@ -356,6 +356,36 @@ impl Hold {
     }
 }
 
+impl Hold {
+    /// [`enter`](Hold::enter) where the bound moves while others hold (a
+    /// semaphore's raw releases add permits, taking them back removes
+    /// them): `bound()` is read just before and just after the count of
+    /// holders, and the larger is the limit. Reading it once, before
+    /// entering, was a false alarm: permits released after that read let
+    /// others in, and their entries showed up in this count (a chaos failure
+    /// on 2026-12-02, "4 holders at once, at most 2 allowed", reproduced on
+    /// a loaded machine and gone with this).
+    pub fn enter_within(
+        holders: &Arc<AtomicUsize>,
+        bound: impl Fn() -> usize,
+        round: &Round,
+        what: &str,
+    ) -> Hold {
+        let hold = Hold {
+            holders: Arc::clone(holders),
+        };
+        holders.fetch_add(1, Ordering::SeqCst);
+        let before = bound();
+        let now = holders.load(Ordering::SeqCst);
+        let bound = before.max(bound());
+        assert!(
+            now <= bound,
+            "{what}: {now} holders at once, at most {bound} allowed {round}"
+        );
+        hold
+    }
+}
+
 impl Drop for Hold {
     fn drop(&mut self) {
         self.holders.fetch_sub(1, Ordering::SeqCst);

@@ -103,13 +103,15 @@ struct Shared {
 
 impl Shared {
     fn hold(&self, round: &Round) -> Hold {
-        let bound = self.permits + self.extra.load(Ordering::SeqCst);
-        Hold::enter(&self.holders, bound, round, "semaphore")
+        let bound = || self.permits + self.extra.load(Ordering::SeqCst);
+        Hold::enter_within(&self.holders, bound, round, "semaphore")
     }
 
     fn check_bound(&self, round: &Round) {
+        // Before and after: the bound moves (see `Hold::enter_within`).
+        let before = self.permits + self.extra.load(Ordering::SeqCst);
         let free = self.sem.available();
-        let bound = self.permits + self.extra.load(Ordering::SeqCst);
+        let bound = before.max(self.permits + self.extra.load(Ordering::SeqCst));
         assert!(
             free <= bound,
             "{free} free permits, more than the {bound} in circulation {round}"

@@ -176,8 +176,12 @@ impl Shared {
     /// Enters `n` held permits, checking the total against those in
     /// circulation.
     fn hold(&self, n: usize, round: &Round, what: &str) -> Held {
+        // The bound moves (raw releases add permits, taking them back
+        // removes them): read before and after the count, the larger is the
+        // limit (see `Hold::enter_within`).
+        let before = self.permits + self.extra.load(Ordering::SeqCst);
         let now = self.held.fetch_add(n, Ordering::SeqCst) + n;
-        let bound = self.permits + self.extra.load(Ordering::SeqCst);
+        let bound = before.max(self.permits + self.extra.load(Ordering::SeqCst));
         assert!(
             now <= bound,
             "{what}: {now} permits held at once, only {bound} in circulation {round}"
@@ -192,8 +196,9 @@ impl Shared {
     }
 
     fn check_free(&self, round: &Round) {
+        let before = self.permits + self.extra.load(Ordering::SeqCst);
         let free = self.sem.available();
-        let bound = self.permits + self.extra.load(Ordering::SeqCst);
+        let bound = before.max(self.permits + self.extra.load(Ordering::SeqCst));
         assert!(
             free <= bound,
             "{free} free permits, more than the {bound} in circulation {round}"
