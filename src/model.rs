@@ -78,16 +78,6 @@ impl List {
         self.0.notify(n)
     }
 
-    /// Wakes the oldest unless a waiter woken this way has not said `seen`.
-    pub fn notify_one_unless_pending(&self) {
-        self.0.notify_one_unless_pending();
-    }
-
-    /// A waiter woken by `notify_one_unless_pending` saw it.
-    pub fn seen(&self) {
-        self.0.seen();
-    }
-
     /// Wakes everybody; how many it woke.
     pub fn wake_all(&self) -> usize {
         self.0.wake_all()

@@ -26,16 +26,16 @@
 //! | --- | --- | --- |
 //! | **WaitList** (`ambisync::model::List`) | | |
 //! | `list_notify_racing_leave_wakes_exactly_one` | `notify(1)` racing the first waiter's `leave`: exactly one of two gets it, `leave` says which | `leave` checking "notified?" outside the list's lock |
-//! | `list_notify_one_unless_pending_wakes_nobody_else_until_seen` | an unlock wakes nobody while a woken waiter has not said `seen` | `notify_one_unless_pending` ignoring `unseen` |
-//! | `list_a_wake_up_seen_at_once_is_counted_already` | `seen` right as the wake-up shows: no wrap, the next unlock wakes the next | `unseen` counted after the wake-up is published (was the code) |
 //! | `list_wake_all_with_nobody_in_line_still_moves_the_mark` | a wake-all between reading the mark and joining is seen | `wake_all` not moving the mark when nobody waits |
 //! | **Lock** | | |
 //! | `lock_excludes_a_thread_and_a_task` | one holder at a time, each sees the last one's writes | unlock `Relaxed`; no re-check after joining the line |
 //! | `lock_an_unlock_reaches_a_waiter_joining_the_line` | no lost wake-up | no re-check in `RawLockWait::poll`; unlock `Relaxed` |
-//! | `lock_an_unlock_after_a_barging_relock_still_wakes_the_waiter` (found a weak-memory lost wake-up, fixed with the fences) | a woken waiter beaten by a barger is woken by the barger's unlock | no `SeqCst` fence in `seen`/`notify_one_unless_pending` (the code) |
-//! | `lock_a_woken_waiter_dropped_passes_the_wake_up_on` | a cancelled woken waiter passes its wake-up on | no pass-on in `RawLockWait::cancel`; `pass_on` without `seen` |
+//! | `lock_an_unlock_after_a_barging_relock_still_wakes_the_waiter` (found a weak-memory lost wake-up when the "woken" mark lived in the list, fixed then with fences; the mark is now a flag of the state word) | a woken waiter beaten by a barger is woken by the barger's unlock | the woken waiter not clearing `WOKEN` before its try |
+//! | `lock_unlocks_wake_nobody_else_while_a_woken_waiter_has_not_run` | one wake-up at a time: relocks and unlocks before the woken waiter runs wake nobody, its unlock wakes the next | `must_wake` ignoring `WOKEN` |
+//! | `lock_a_woken_waiter_dropped_passes_the_wake_up_on` | a cancelled woken waiter passes its wake-up on | no pass-on in `RawLockWait::cancel`; `pass_on` not clearing `WOKEN` |
 //! | `lock_a_starving_waiter_that_gives_up_clears_the_flag` | claiming then giving up the starvation flag leaves the lock usable | `give_up` keeping the flag; a starving take not clearing it |
-//! | `lock_a_wake_up_is_passed_along_to_a_starving_waiter` | a woken waiter that may not take the reserved lock passes the wake-up to the starving one | no pass-along in `FairWaiter::attempt`; flag not cleared; `unseen` counted late |
+//! | `lock_a_wake_up_is_passed_along_to_a_starving_waiter` | a woken waiter that may not take the reserved lock passes the wake-up to the starving one | no pass-along in `FairWaiter::attempt`; flag not cleared |
+//! | `lock_a_newcomer_gives_a_reserved_lock_back` (found a thread passing its own wake-up back to itself, spinning until the starving task ran; fixed with `WaitList::reserve`) | a newcomer whose `lock bts` took a lock reserved for a starving waiter gives it back, the starving waiter gets it first, nobody spins or sleeps on the free lock | `try_lock_fair` ignoring `STARVING`; `pass_along` waking whoever is first (spins); the starving waiter not reserving its place (deadlock); `WOKEN` set before the line is looked at and cleared again (deadlock, was an intermediate version) |
 //! | **RLock** | | |
 //! | `rlock_excludes_a_reentering_thread_and_a_task` | re-entry, levels, exclusion | owner identity from a std thread-local (one owner for all loom threads) |
 //! | `rlock_raw_and_guard_levels_end_the_hold_together` | a raw `release` never gives back a guard's level | `release` freeing a hold that has guard levels |
@@ -89,11 +89,11 @@ use std::pin::pin;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll};
 
-use ambisync::model::{List, ListTicket, starve_after};
+use ambisync::model::{List, starve_after};
 use ambisync::{
     Barrier, Condition, Event, GetError, Lock, PutError, Queue, RLock, ReleaseError, Semaphore,
 };
-use futures_test::task::noop_context;
+use futures_test::task::{new_count_waker, noop_context};
 use loom::future::block_on;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
@@ -176,62 +176,6 @@ fn list_notify_racing_leave_wakes_exactly_one() {
         if !left {
             assert!(list.leave(second));
         }
-        assert!(list.is_empty());
-    });
-}
-
-/// Two tasks in line, and a thread that calls `notify_one_unless_pending`
-/// `unlocks` times (a lock's unlocks).
-fn two_in_line_and_unlocks(unlocks: usize) -> (Arc<List>, [ListTicket; 2], thread::JoinHandle<()>) {
-    let list = Arc::new(List::new());
-    let waker = futures::task::noop_waker();
-    // Tasks: a parked thread could be unparked after it saw its wake-up,
-    // while it waits in `join`, which loom does not model.
-    let tickets = [list.enqueue(Some(&waker)), list.enqueue(Some(&waker))];
-    let unlocker = thread::spawn({
-        let list = Arc::clone(&list);
-        move || {
-            for _ in 0..unlocks {
-                list.notify_one_unless_pending();
-            }
-        }
-    });
-    (list, tickets, unlocker)
-}
-
-#[test]
-fn list_notify_one_unless_pending_wakes_nobody_else_until_seen() {
-    loom::model(|| {
-        let (list, [first, second], unlocker) = two_in_line_and_unlocks(2);
-        while !list.is_notified(first) {
-            thread::yield_now();
-        }
-        // The second unlock wakes nobody while the first waiter has not said
-        // it saw its wake-up...
-        assert!(!list.is_notified(second));
-        list.seen();
-        // ...then an unlock (the other's or this one) reaches the second.
-        list.notify_one_unless_pending();
-        unlocker.join().unwrap();
-        assert!(list.is_notified(second));
-        assert!(list.is_empty());
-    });
-}
-
-#[test]
-fn list_a_wake_up_seen_at_once_is_counted_already() {
-    // The woken waiter says `seen` the moment it sees its wake-up, possibly
-    // before the unlock that woke it returned: the count must not wrap, and
-    // the next unlock must wake the second.
-    loom::model(|| {
-        let (list, [first, second], unlocker) = two_in_line_and_unlocks(1);
-        while !list.is_notified(first) {
-            thread::yield_now();
-        }
-        list.seen();
-        list.notify_one_unless_pending();
-        unlocker.join().unwrap();
-        assert!(list.is_notified(second));
         assert!(list.is_empty());
     });
 }
@@ -321,6 +265,54 @@ fn lock_an_unlock_after_a_barging_relock_still_wakes_the_waiter() {
 }
 
 #[test]
+fn lock_unlocks_wake_nobody_else_while_a_woken_waiter_has_not_run() {
+    loom::model(|| {
+        let lock = StdArc::new(Lock::new(Shared::new(0)));
+        let held = lock.try_lock_owned().unwrap();
+        let (first_waker, first_woken) = new_count_waker();
+        let (second_waker, second_woken) = new_count_waker();
+        let mut first = Box::pin(lock.lock());
+        let mut second = Box::pin(lock.lock());
+        assert!(
+            first
+                .as_mut()
+                .poll(&mut Context::from_waker(&first_waker))
+                .is_pending()
+        );
+        assert!(
+            second
+                .as_mut()
+                .poll(&mut Context::from_waker(&second_waker))
+                .is_pending()
+        );
+        let unlocker = thread::spawn({
+            let lock = StdArc::clone(&lock);
+            move || {
+                drop(held); // wakes `first`...
+                for _ in 0..2 {
+                    // ...and these barging turns wake nobody else.
+                    if let Some(again) = lock.try_lock() {
+                        bump(&again);
+                    }
+                }
+            }
+        });
+        unlocker.join().unwrap();
+        assert_eq!((first_woken.get(), second_woken.get()), (1, 0));
+        let guard = first.as_mut().poll(&mut Context::from_waker(&first_waker));
+        assert!(guard.is_ready(), "the woken waiter finds the lock free");
+        drop(guard);
+        assert_eq!(second_woken.get(), 1, "its unlock wakes the next");
+        let guard = second
+            .as_mut()
+            .poll(&mut Context::from_waker(&second_waker));
+        assert!(matches!(guard, Poll::Ready(ref guard) if count(guard) == 2));
+        drop(guard);
+        assert_eq!(lock.waiters(), 0);
+    });
+}
+
+#[test]
 fn lock_a_woken_waiter_dropped_passes_the_wake_up_on() {
     loom::model(|| {
         let lock = Arc::new(Lock::new(Shared::new(0)));
@@ -385,6 +377,35 @@ fn lock_a_wake_up_is_passed_along_to_a_starving_waiter() {
         drop(held);
         bump(&run_fair(first));
         starving.join().unwrap();
+        assert_eq!(count(&lock.try_lock().unwrap()), 2);
+        assert_eq!(lock.waiters(), 0);
+    });
+}
+
+#[test]
+fn lock_a_newcomer_gives_a_reserved_lock_back() {
+    loom::model(|| {
+        let lock = StdArc::new(Lock::new(Shared::new(0)));
+        let held = lock.try_lock().unwrap();
+        // Starving from its first failed try: the next turn is its own.
+        starve_after(Some(1));
+        let mut starving = Box::pin(lock.lock_owned());
+        assert!(starving.as_mut().poll(&mut noop_context()).is_pending());
+        starve_after(None);
+        let newcomer = thread::spawn({
+            let lock = StdArc::clone(&lock);
+            move || {
+                let guard = lock.lock_blocking();
+                assert_eq!(count(&guard), 1, "the starving waiter went first");
+                bump(&guard);
+            }
+        });
+        drop(held);
+        let guard = run_fair(starving);
+        assert_eq!(count(&guard), 0);
+        bump(&guard);
+        drop(guard);
+        newcomer.join().unwrap();
         assert_eq!(count(&lock.try_lock().unwrap()), 2);
         assert_eq!(lock.waiters(), 0);
     });

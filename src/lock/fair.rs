@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::state::{LOCKED, STARVING, WAITER, take_if_clear};
+use super::state::{LOCKED, STARVING, pass_along, take_if_clear, wake_next};
 use crate::wait::WaitList;
 use crate::wait::sync::AtomicUsize;
 
@@ -56,7 +56,7 @@ impl FairWaiter {
         if state.load(Ordering::Acquire) & (LOCKED | STARVING) == STARVING {
             // The free lock is reserved for a starving waiter that may be
             // asleep: pass a wake-up along the line until it reaches it.
-            list.notify_one_unless_pending();
+            pass_along(state, list);
         }
         false
     }
@@ -70,10 +70,8 @@ impl FairWaiter {
     /// the flag up if it owns it, and wakes a waiter if the lock is free.
     pub(crate) fn give_up(&mut self, state: &AtomicUsize, list: &WaitList) {
         if std::mem::take(&mut self.starving) {
-            let before = state.fetch_and(!STARVING, Ordering::AcqRel);
-            if before & LOCKED == 0 && before >= WAITER {
-                list.notify_one_unless_pending();
-            }
+            state.fetch_and(!STARVING, Ordering::AcqRel);
+            wake_next(state, list);
         }
     }
 }

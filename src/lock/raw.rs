@@ -8,13 +8,14 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::fair::{FairWaiter, STARVATION};
-use super::state::{LOCKED, STARVING, WAITER, take_if_clear};
+use super::state::{LOCKED, STARVING, WAITER, must_wake, wake_next, woken_runs};
 use crate::error::ReleaseError;
 use crate::wait::sync::AtomicUsize;
 use crate::wait::{Handed, Held, LazyList, Part, Ticket, WaitList, Wakeup};
 
 /// A lock without a value: one state word (the locked bit, the starvation
-/// flag and the number of waiting calls) and the line they wait in.
+/// flag, the woken flag and the number of waiting calls) and the line they
+/// wait in.
 ///
 /// Not fair, but eventually fair: a running caller may take the lock ahead
 /// of a woken waiter (fast under contention), and a waiter that has waited
@@ -41,14 +42,27 @@ impl RawLock {
     /// non-waiting `try_` forms, which take a free lock whoever waits.
     #[inline]
     pub(crate) fn try_lock(&self) -> bool {
-        take_if_clear(&self.state, LOCKED, 0)
+        self.state.fetch_or(LOCKED, Ordering::Acquire) & LOCKED == 0
     }
 
     /// Sets the locked bit if it is clear and nobody starves: the first try of
     /// a waiting call, so that newcomers queue behind a starving waiter.
     #[inline]
     pub(crate) fn try_lock_fair(&self) -> bool {
-        take_if_clear(&self.state, LOCKED | STARVING, 0)
+        if self.state.fetch_or(LOCKED, Ordering::Acquire) & LOCKED != 0 {
+            return false;
+        }
+        // One `lock bts` rather than a compare and swap that must guess the
+        // rest of the word (a guess of 0 fails whenever anybody is counted as
+        // waiting, and the second try costs another trip of the contended
+        // cache line). The line is now this core's: reading the flag is free.
+        if self.state.load(Ordering::Relaxed) & STARVING == 0 {
+            return true;
+        }
+        // The free lock was reserved for a starving waiter: give it back as
+        // any holder would (waking a waiter if one must be).
+        self.unlock();
+        false
     }
 
     /// Clears the locked bit and wakes a waiter if there is one.
@@ -57,14 +71,14 @@ impl RawLock {
         // Clear the bit rather than subtract it: on `Lock<()>` a raw
         // `release()` by anybody may already have cleared it (Python lets any
         // caller release a held lock), and subtracting would then underflow
-        // into "locked forever, with usize::MAX / 4 waiters".
+        // into "locked forever, with usize::MAX / 8 waiters".
         //
         // The result is not used, so this is a single `lock and` on x86; the
         // load after it sees any waiting call counted before the clear (same
         // location, later in its modification order), and one counted after
         // the clear finds the lock free on its next attempt.
         self.state.fetch_and(!LOCKED, Ordering::Release);
-        if self.state.load(Ordering::Acquire) >= WAITER {
+        if must_wake(self.state.load(Ordering::Acquire)) {
             self.wake_one();
         }
     }
@@ -74,7 +88,7 @@ impl RawLock {
     fn wake_one(&self) {
         // Counted waiters made the list before counting themselves in.
         if let Some(list) = self.waiters.get() {
-            list.notify_one_unless_pending();
+            wake_next(&self.state, list);
         }
     }
 
@@ -99,7 +113,7 @@ impl RawLock {
                 Err(now) => state = now,
             }
         }
-        if state >= WAITER {
+        if must_wake(state & !LOCKED) {
             self.wake_one();
         }
         Ok(())
@@ -146,7 +160,7 @@ fn spin_until(lock: &RawLock) -> bool {
         return false;
     }
     for round in 0..SPIN_ROUNDS {
-        for _ in 0..(2 << round) {
+        for _ in 0..(FIRST_PAUSE << round) {
             std::hint::spin_loop();
         }
         let state = lock.state.load(Ordering::Relaxed);
@@ -161,8 +175,20 @@ fn spin_until(lock: &RawLock) -> bool {
     false
 }
 
-/// Rounds of [`spin_until`]: pauses of 2, 4, 8 and 16 `spin_loop`s.
-const SPIN_ROUNDS: u32 = 4;
+/// Rounds of [`spin_until`]: pauses of 32, 64 and 128 `spin_loop`s, about
+/// 1, 2 and 4 µs where a pause takes 30 ns (a `pause` of AMD Zen or recent
+/// Intel), 7 µs in all.
+///
+/// Few looks, far apart: each look pulls the state word's cache line away
+/// from the holder's core, whose next unlock and relock then wait for it.
+/// Looking after 2, 4, 8 and 16 pauses (the first version) kept the line
+/// moving between the cores and cost contended `lock_blocking` 1.5–1.8×
+/// parking_lot's time; these rounds let the holder's core run several turns
+/// in a row (BENCHMARKS.md, "Sixth session").
+const SPIN_ROUNDS: u32 = 3;
+
+/// The pause before the first look of [`spin_until`], in `spin_loop`s.
+const FIRST_PAUSE: u32 = 32;
 
 /// The longest a waiting thread sleeps before it looks at the lock again
 /// without a wake-up.
@@ -266,7 +292,7 @@ impl RawLockWait {
                     // may sit with another future of this task that is never
                     // polled again (async-lock#91), and this one must not
                     // sleep on a free lock.
-                    if self.fair.attempt(&lock.state, list) {
+                    if self.attempt_in_line(lock, list, ticket) {
                         self.ticket = None;
                         if !list.leave(ticket, || {}) {
                             pass_on(lock, list);
@@ -277,7 +303,7 @@ impl RawLockWait {
                     return Poll::Pending;
                 }
                 self.ticket = None;
-                list.seen();
+                woken_runs(&lock.state);
                 list
             }
             None if !self.counted => {
@@ -297,7 +323,7 @@ impl RawLockWait {
             return Poll::Ready(());
         }
         let ticket = list.enqueue(wakeup);
-        if self.fair.attempt(&lock.state, list) {
+        if self.attempt_in_line(lock, list, ticket) {
             if !list.leave(ticket, || {}) {
                 pass_on(lock, list);
             }
@@ -306,6 +332,27 @@ impl RawLockWait {
         }
         self.ticket = Some(ticket);
         Poll::Pending
+    }
+
+    /// Tries to take the lock while in line with `ticket`. A starving waiter
+    /// first marks its place as the one wake-ups are passed along to, then
+    /// tries (again, if it claimed the flag on this try): a waiter woken after
+    /// that try failed then sees the mark under the line's lock and passes
+    /// its wake-up on, so the lock kept for this waiter never sits free while
+    /// it sleeps.
+    fn attempt_in_line(&mut self, lock: &RawLock, list: &WaitList, ticket: Ticket) -> bool {
+        loop {
+            let starving = self.fair.is_starving();
+            if starving {
+                list.reserve(ticket);
+            }
+            if self.fair.attempt(&lock.state, list) {
+                return true;
+            }
+            if self.fair.is_starving() == starving {
+                return false;
+            }
+        }
     }
 
     #[cold]
@@ -339,10 +386,8 @@ impl RawLock {
 /// A wake-up that a waiter was sent and did not use goes on to the next
 /// waiter if the lock is free (if not, its holder's unlock wakes somebody).
 fn pass_on(lock: &RawLock, list: &WaitList) {
-    list.seen();
-    if !lock.is_locked() {
-        list.notify_one_unless_pending();
-    }
+    woken_runs(&lock.state);
+    wake_next(&lock.state, list);
 }
 
 /// Taking the lock behind `H` (a reference or an `Arc` of a `Lock`, an

@@ -13,9 +13,9 @@
 //! Releasers choose how to wake:
 //! - [`notify`](WaitList::notify) wakes the `n` oldest waiters (a condition's
 //!   `notify(n)`, a queue's put);
-//! - [`notify_one_unless_pending`](WaitList::notify_one_unless_pending) wakes
-//!   the oldest unless a woken waiter has yet to run (a lock: one waiter at a
-//!   time can use it);
+//! - [`notify_one_if`](WaitList::notify_one_if) wakes the oldest if the
+//!   caller, asked under the lock, still wants to (a lock, which keeps "a
+//!   woken waiter has yet to run" in its own state word);
 //! - [`wake_all`](WaitList::wake_all) empties the line at once (an event, a
 //!   barrier's trip);
 //! - [`grant_next`](WaitList::grant_next) hands a unit to the oldest waiter
@@ -126,6 +126,9 @@ struct Line {
     next_seq: u64,
     /// A vector emptied by `wake_all`, kept for the next round.
     spare: Vec<Slot>,
+    /// The waiter that wake-ups are passed along to (a lock's starving
+    /// waiter), while it is in line; see [`WaitList::reserve`].
+    reserved: Option<Ticket>,
 }
 
 impl Line {
@@ -170,6 +173,14 @@ impl Line {
         }
     }
 
+    /// Whether the reserved waiter is still in line (neither notified nor
+    /// gone).
+    fn reserved_in_line(&self) -> bool {
+        self.reserved.is_some_and(|ticket| {
+            matches!(self.slots.get(ticket.slot()), Some(Slot::Queued(queued)) if queued.seq == ticket.seq.get())
+        })
+    }
+
     /// Takes the waiter in slot `index` out of the line and frees the slot.
     fn unlink(&mut self, index: usize) -> Queued {
         let freed = Slot::Free { next: self.free };
@@ -201,9 +212,6 @@ pub(crate) struct WaitList {
     notified: AtomicU64,
     /// Waiters in line; changed under the lock.
     len: AtomicUsize,
-    /// Waiters woken by `notify_one_unless_pending` that have not yet said
-    /// they saw it (see [`seen`](WaitList::seen)).
-    unseen: AtomicUsize,
     line: Mutex<Line>,
 }
 
@@ -213,7 +221,6 @@ impl WaitList {
             WaitList {
                 notified: AtomicU64::new(0),
                 len: AtomicUsize::new(0),
-                unseen: AtomicUsize::new(0),
                 line: Mutex::new(Line {
                     slots: Vec::new(),
                     free: NONE,
@@ -221,6 +228,7 @@ impl WaitList {
                     tail: NONE,
                     next_seq: 1,
                     spare: Vec::new(),
+                    reserved: None,
                 }),
             }
         }
@@ -399,46 +407,43 @@ impl WaitList {
         woken
     }
 
-    /// Wakes the oldest waiter, unless a waiter woken this way has yet to
-    /// run: for a lock, which one waiter at a time can take (the woken one
-    /// will find it free, or pass the wake-up on).
-    pub(crate) fn notify_one_unless_pending(&self) {
-        // Pairs with the fence in `seen`: a woken waiter writes `unseen` and
-        // then looks at the lock; the unlocker wrote the lock and now reads
-        // `unseen`. Without a fence on both sides each could miss the
-        // other's write (store buffering) and the waiter would sleep on a
-        // free lock (found by loom).
-        fence(Ordering::SeqCst);
-        if self.unseen.load(Ordering::Acquire) > 0 {
-            return;
-        }
+    /// Wakes the oldest waiter if `claim()`, called under the lock when
+    /// somebody is in line, says so (a lock sets its "woken" flag there).
+    /// Nothing is claimed for an empty line: a waiter joining it next looks
+    /// at the state again after it joined.
+    pub(crate) fn notify_one_if(&self, claim: impl FnOnce() -> bool) {
+        self.notify_head_if(false, claim);
+    }
+
+    /// Marks the waiter holding `ticket` as the one
+    /// [`notify_one_toward_reserved_if`](WaitList::notify_one_toward_reserved_if)
+    /// passes wake-ups along to, while it stays in line (a lock's starving
+    /// waiter, for which the lock is kept). Taken under the lock, so that a
+    /// pass-along that comes after it sees it.
+    pub(crate) fn reserve(&self, ticket: Ticket) {
+        self.line.lock().reserved = Some(ticket);
+    }
+
+    /// [`notify_one_if`](WaitList::notify_one_if), only while the reserved
+    /// waiter is in line (the wake-up is then one step towards it); once it
+    /// was woken, or before it joined, it will look by itself.
+    pub(crate) fn notify_one_toward_reserved_if(&self, claim: impl FnOnce() -> bool) {
+        self.notify_head_if(true, claim);
+    }
+
+    fn notify_head_if(&self, only_toward_reserved: bool, claim: impl FnOnce() -> bool) {
         let waiter = {
             let mut line = self.line.lock();
-            if self.unseen.load(Ordering::Relaxed) > 0 || line.head == NONE {
+            if line.head == NONE || (only_toward_reserved && !line.reserved_in_line()) || !claim() {
                 return;
             }
             let head = line.head;
             let queued = line.unlink(head);
-            // Counted before the waiter can see its wake-up: its `seen()`
-            // must never run first (a transient wrap to `usize::MAX` made
-            // other unlocks skip their wake-up; found by loom).
-            self.unseen.fetch_add(1, Ordering::AcqRel);
             self.notified.store(queued.seq, Ordering::Release);
             self.len.fetch_sub(1, Ordering::Relaxed);
             queued.waiter
         };
         waiter.wake();
-    }
-
-    /// A waiter woken by [`notify_one_unless_pending`] saw its wake-up (it is
-    /// running, or giving up and passing the wake-up on).
-    ///
-    /// [`notify_one_unless_pending`]: WaitList::notify_one_unless_pending
-    #[inline]
-    pub(crate) fn seen(&self) {
-        self.unseen.fetch_sub(1, Ordering::AcqRel);
-        // See `notify_one_unless_pending`.
-        fence(Ordering::SeqCst);
     }
 
     /// Wakes every waiter in line; returns how many it woke.
