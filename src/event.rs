@@ -13,12 +13,14 @@ use crate::wait::{
 #[cfg(feature = "tokio")]
 use crate::wait::{MapOutput, Timed};
 
-/// Bit 0 of the state: the flag.
+/// Bit 0 of the state: the flag. Waiters are not counted in the state word:
+/// a waiter looks at the flag under the list's lock when it joins, and a
+/// `set()` that changes the flag takes that lock to wake the line, so either
+/// the waiter sees the flag or the `set()` sees the waiter. Counting waiters
+/// here too (so that a `set()` with nobody waiting was one atomic operation)
+/// cost every waiter a read-modify-write of a shared word: a quarter of a
+/// wake-all of 100 futures (BENCHMARKS.md, "Sixth session").
 const SET: usize = 1;
-/// The rest of the state counts waiters in the list (and those about to
-/// enter it), in units of this, so that `set()` with nobody waiting is one
-/// atomic operation.
-const WAITER: usize = 2;
 
 /// A flag that starts false; [`set`](Event::set) makes it true and wakes every
 /// task and thread waiting for it, [`clear`](Event::clear) makes it false again.
@@ -128,13 +130,13 @@ impl Event {
     /// ```
     pub fn set(&self) {
         let before = self.state.fetch_or(SET, Ordering::SeqCst);
-        // Waiters check the flag after they start listening, so only the
-        // transition from clear to set can find somebody asleep.
-        if before & SET == 0 && before >= WAITER {
-            // Counted waiters made the list before counting themselves in.
+        // Waiters check the flag under the list's lock when they join, so
+        // only the transition from clear to set can find somebody asleep;
+        // the wake-all takes that lock (and moves the list's mark even when
+        // nobody is in line, for a waiter about to join: see `enter`).
+        if before & SET == 0 {
             if let Some(list) = self.waiters.get() {
-                let woken = list.wake_all();
-                self.state.fetch_sub(woken * WAITER, Ordering::Relaxed);
+                list.wake_all();
             }
         }
     }
@@ -265,36 +267,21 @@ impl Event {
         self.waiters.get_or_init()
     }
 
-    /// Counts the caller in and puts it in the list, unless the flag is set
-    /// (or a `set()` happened since it started): then `None`.
+    /// Puts the caller in the list, unless the flag is set (or a `set()`
+    /// happened since it started): then `None`.
     fn enter(&self, wakeup: Wakeup<'_>) -> Option<Ticket> {
         let list = self.list();
-        // A `set()` after this point wakes us even if it sees the flag
-        // cleared again by the time we join the line: it moves the list's
-        // "last notified" mark, which we look at under the list's lock.
+        // A `set()` after this point wakes us even if the flag is cleared
+        // again by the time we join the line: it moves the list's "last
+        // notified" mark, which we look at under the list's lock.
         let seen = list.last_notified();
-        // Counted before looking at the flag, so that a `set()` that misses
-        // us in the state word is one we see there.
-        let before = self.state.fetch_add(WAITER, Ordering::SeqCst);
-        let ticket = if before & SET == 0 {
-            list.enqueue_unless(wakeup, || list.last_notified() != seen || self.is_set())
-        } else {
-            None
-        };
-        if ticket.is_none() {
-            self.state.fetch_sub(WAITER, Ordering::Relaxed);
-        }
-        ticket
+        list.enqueue_unless(wakeup, || list.last_notified() != seen || self.is_set())
     }
 
     /// A waiter gives up; `true` if it was still waiting, `false` if a
-    /// `set()` had woken it (and counted it out) first.
+    /// `set()` had woken it first.
     fn leave(&self, ticket: Ticket) -> bool {
-        let left = self.list().leave(ticket, || {});
-        if left {
-            self.state.fetch_sub(WAITER, Ordering::Relaxed);
-        }
-        left
+        self.list().leave(ticket, || {})
     }
 
     /// How many tasks and threads are waiting (a snapshot). Waiters that a
@@ -304,7 +291,7 @@ impl Event {
     /// assert_eq!(ambisync::Event::new().waiters(), 0);
     /// ```
     pub fn waiters(&self) -> usize {
-        self.state.load(Ordering::Relaxed) / WAITER
+        self.waiters.get().map_or(0, WaitList::len)
     }
 }
 

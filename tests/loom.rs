@@ -26,7 +26,7 @@
 //! | --- | --- | --- |
 //! | **WaitList** (`ambisync::model::List`) | | |
 //! | `list_notify_racing_leave_wakes_exactly_one` | `notify(1)` racing the first waiter's `leave`: exactly one of two gets it, `leave` says which | `leave` checking "notified?" outside the list's lock |
-//! | `list_wake_all_with_nobody_in_line_still_moves_the_mark` | a wake-all between reading the mark and joining is seen | `wake_all` not moving the mark when nobody waits |
+//! | `list_wake_all_with_nobody_in_line_still_moves_the_mark` | a wake-all between reading the mark and joining is seen (`Event::enter`'s protocol: it also stands for the former `set_then_clear_releases_a_counted_thread_not_yet_listed`, whose "counted, not yet listed" state no longer exists) | `wake_all` not moving the mark when nobody waits |
 //! | **Lock** | | |
 //! | `lock_excludes_a_thread_and_a_task` | one holder at a time, each sees the last one's writes | unlock `Relaxed`; no re-check after joining the line |
 //! | `lock_an_unlock_reaches_a_waiter_joining_the_line` | no lost wake-up | no re-check in `RawLockWait::poll`; unlock `Relaxed` |
@@ -48,7 +48,6 @@
 //! | `condition_a_waiter_dropped_while_relocking_passes_the_notification_on` | the same while it waits for the lock | as above; no pass-on in `RawLockWait::cancel` |
 //! | **Event** | | |
 //! | `set_releases_*` (3), `set_then_clear_releases_a_listed_waiter` | every waiter that began before a `set` wakes | `set` not waking |
-//! | `set_then_clear_releases_a_counted_thread_not_yet_listed` | the same when `clear` follows at once | no mark check in `enter`; `wake_all` not moving the mark |
 //! | `a_wait_dropped_while_set_runs_leaves_a_consistent_list` | a cancelled wait leaves the list usable | `leave` checking outside the lock |
 //! | **Barrier** | | |
 //! | `barrier_a_round_of_a_thread_and_a_task_trips_with_indexes_0_and_1` | a round trips with indexes 0..parties | trip without wake-all; no second try in `Retry::poll` |
@@ -712,24 +711,6 @@ fn set_then_clear_releases_a_listed_waiter() {
         event.clear();
         waiter.join().unwrap();
         assert!(!event.is_set());
-        assert_eq!(event.waiters(), 0);
-    });
-}
-
-#[test]
-fn set_then_clear_releases_a_counted_thread_not_yet_listed() {
-    // `waiters()` counts a waiter before it is in the list: a `set()` that
-    // sees the count must release it even if `clear()` follows before the
-    // waiter takes the list's lock (the generation check).
-    loom::model(|| {
-        let event = Arc::new(Event::new());
-        let waiter = blocked_thread(&event);
-        while event.waiters() == 0 {
-            thread::yield_now();
-        }
-        event.set();
-        event.clear();
-        waiter.join().unwrap();
         assert_eq!(event.waiters(), 0);
     });
 }

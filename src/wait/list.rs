@@ -279,7 +279,11 @@ impl WaitList {
         if done() {
             return None;
         }
-        self.len.fetch_add(1, Ordering::SeqCst);
+        // The caller decided under the lock whether to wait, and nobody
+        // looks at the length to decide anything for these lines: a plain
+        // store (every change of the length is made under the lock).
+        self.len
+            .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         Some(line.link_back(waiter, tag))
     }
 
@@ -337,12 +341,22 @@ impl WaitList {
             return false;
         }
         let queued = line.unlink(ticket.slot());
-        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.shorten(1);
         also();
         drop(line);
         // Dropped outside the lock: a waker's drop may run arbitrary code.
         drop(queued);
         true
+    }
+
+    /// Under the lock: `by` waiters left the line. The length changes only
+    /// under the lock, so a load and a store do what a read-modify-write
+    /// would, without its cost (a locked instruction on a contended cache
+    /// line, up to a quarter of a semaphore hand-off's profile).
+    #[inline]
+    fn shorten(&self, by: usize) {
+        self.len
+            .store(self.len.load(Ordering::Relaxed) - by, Ordering::Relaxed);
     }
 
     /// How many waiters are in line (a snapshot).
@@ -393,7 +407,7 @@ impl WaitList {
                     batch[taken] = Some(queued.waiter);
                     taken += 1;
                 }
-                self.len.fetch_sub(taken, Ordering::Relaxed);
+                self.shorten(taken);
             }
             for waiter in batch.into_iter().take(taken).flatten() {
                 waiter.wake();
@@ -440,7 +454,7 @@ impl WaitList {
             let head = line.head;
             let queued = line.unlink(head);
             self.notified.store(queued.seq, Ordering::Release);
-            self.len.fetch_sub(1, Ordering::Relaxed);
+            self.shorten(1);
             queued.waiter
         };
         waiter.wake();
@@ -516,7 +530,7 @@ impl WaitList {
             assert!(head != NONE, "a waiter was counted but none is in line");
             let queued = line.unlink(head);
             self.notified.store(queued.seq, Ordering::Release);
-            self.len.fetch_sub(1, Ordering::Relaxed);
+            self.shorten(1);
             (queued.waiter, more)
         };
         waiter.wake();
