@@ -149,6 +149,7 @@ CASES = {
     "priority_queue_1to1_async": "one item, `PriorityQueue` vs Mutex<BinaryHeap> + Notify",
     "lifo_queue_1to1_async": "one item, `LifoQueue` vs Mutex<Vec> + Notify",
     "event_wake_all_100_futures": "100 waiter futures in one task registered, woken, done",
+    "event_wake_all_100_futures_spawned": "the same in a spawned task (a task's waker, which `will_wake` recognises)",
     "event_wake_all_100_tasks": "100 tasks spawned, registered, woken, joined; 2 workers",
     "barrier_round_trip_async": "one round of 4 tasks, 2 workers",
     "barrier_round_trip_blocking": "one round of 4 threads",
@@ -196,6 +197,7 @@ TARGETS += [
     ("semaphore_contended_async", "tokio", 0.83, "issue 15: semaphore, 32 tasks / 4 permits ≥ 1.2× tokio's throughput"),
     ("event_wake_all_100_futures", "tokio", 0.8, "issue 15: wake-all of 100 waiters (futures) ≤ 0.8× tokio Notify's time"),
     ("event_wake_all_100_tasks", "tokio", 0.8, "issue 15: wake-all of 100 waiters (tasks) ≤ 0.8× tokio Notify's time"),
+    ("event_wake_all_100_futures_spawned", "tokio", 0.8, "issue 15: wake-all of 100 futures of a spawned task ≤ 0.8× tokio Notify's time (added in the sixth session)"),
 ]
 # Issue 15: every returned future no larger than tokio's equivalent (the
 # `future` lines of benches/sizes.rs). Rows named here are a reference only:

@@ -91,31 +91,45 @@ impl WakeAll for event_listener::Event {
 }
 
 /// `iters` rounds of: 100 waiter futures registered in one task, woken at
-/// once, all completed.
+/// once, all completed; in `block_on`'s own future.
 fn wake_all_futures<E: WakeAll>(rt: &Runtime, iters: u64) -> Duration {
     let event = E::new();
-    rt.block_on(async {
-        let start = Instant::now();
-        for _ in 0..iters {
-            event.reset();
-            let mut waiters: Vec<_> = (0..WAITERS).map(|_| Box::pin(event.waiter())).collect();
-            poll_fn(|cx| {
-                for waiter in &mut waiters {
-                    assert!(
-                        waiter.as_mut().poll(cx).is_pending(),
-                        "a waiter finished before the wake-up"
-                    );
-                }
-                Poll::Ready(())
-            })
-            .await;
-            event.wake_all();
-            for waiter in waiters {
-                waiter.await;
-            }
-        }
-        start.elapsed()
+    rt.block_on(wake_all_rounds(&event, iters))
+}
+
+/// [`wake_all_futures`] in a spawned task: its waker is the task's, which
+/// `Waker::will_wake` recognises in a clone of it (`block_on`'s is not
+/// recognised by tokio's current-thread runtime, so a list that shares one
+/// waker among a task's futures cannot tell they are one task's there).
+fn wake_all_futures_spawned<E: WakeAll>(rt: &Runtime, iters: u64) -> Duration {
+    rt.block_on(async move {
+        tokio::spawn(async move { wake_all_rounds(&E::new(), iters).await })
+            .await
+            .expect("bench task panicked")
     })
+}
+
+async fn wake_all_rounds<E: WakeAll>(event: &E, iters: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        event.reset();
+        let mut waiters: Vec<_> = (0..WAITERS).map(|_| Box::pin(event.waiter())).collect();
+        poll_fn(|cx| {
+            for waiter in &mut waiters {
+                assert!(
+                    waiter.as_mut().poll(cx).is_pending(),
+                    "a waiter finished before the wake-up"
+                );
+            }
+            Poll::Ready(())
+        })
+        .await;
+        event.wake_all();
+        for waiter in waiters {
+            waiter.await;
+        }
+    }
+    start.elapsed()
 }
 
 /// `iters` rounds of: 100 tasks spawned that register and check in, woken at
@@ -275,6 +289,19 @@ fn event_wake_all(c: &mut Criterion) {
     });
     bench(&mut group, "event_listener", |n| {
         wake_all_futures::<event_listener::Event>(&rt, n)
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("event_wake_all_100_futures_spawned");
+    group.throughput(Throughput::Elements(WAITERS as u64));
+    bench(&mut group, "ambisync", |n| {
+        wake_all_futures_spawned::<ambisync::Event>(&rt, n)
+    });
+    bench(&mut group, "tokio", |n| {
+        wake_all_futures_spawned::<tokio::sync::Notify>(&rt, n)
+    });
+    bench(&mut group, "event_listener", |n| {
+        wake_all_futures_spawned::<event_listener::Event>(&rt, n)
     });
     group.finish();
 
