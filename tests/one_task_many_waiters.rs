@@ -1,8 +1,7 @@
 //! Many waiting futures polled by one task (`join!`, `select!`, a vector of
-//! futures): the waiter list keeps one waker for consecutive waiters of a
-//! task and shares it. These tests check that sharing never loses or
-//! misdirects a wake-up: a waiter leaving, a waiter polled again by another
-//! task, grants and wake-alls across runs of shared and unshared wakers.
+//! futures): wake-ups reach the right task when waiters of one task and of
+//! others are mixed in line, when one leaves, and when one is polled again
+//! by another task; a wake-all wakes a run of one task's waiters once.
 
 use std::future::Future;
 use std::pin::Pin;

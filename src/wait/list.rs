@@ -48,52 +48,19 @@ enum Waiter {
 }
 
 impl Waiter {
+    fn new(wakeup: Wakeup<'_>) -> Self {
+        match wakeup {
+            Wakeup::Task(waker) => Waiter::Task(waker.clone()),
+            Wakeup::Thread => Waiter::Thread(thread::current()),
+        }
+    }
+
     fn wake(self) {
         match self {
             Waiter::Task(waker) => waker.wake(),
             Waiter::Thread(thread) => thread.unpark(),
         }
     }
-}
-
-/// A waiter about to join the line: a task's waker, still borrowed (the line
-/// may share one it already keeps), or the current thread (looked up before
-/// the lock is taken).
-enum Arriving<'a> {
-    Task(&'a Waker),
-    Thread(Thread),
-}
-
-impl<'a> Arriving<'a> {
-    fn new(wakeup: Wakeup<'a>) -> Self {
-        match wakeup {
-            Wakeup::Task(waker) => Arriving::Task(waker),
-            Wakeup::Thread => Arriving::Thread(thread::current()),
-        }
-    }
-}
-
-/// Who to wake, as a slot of the line keeps it.
-enum Parked {
-    /// A task: its waker is entry `.0` of the line's table of wakers, which
-    /// waiters of one task that join the line one after another share
-    /// (`join!`, `select!`, many futures polled by one task): cloning and
-    /// dropping a waker are two read-modify-writes of the task's reference
-    /// count, about a fifth of a wake-all of 100 futures of one task.
-    Task(usize),
-    Thread(Thread),
-}
-
-/// An entry of the line's table of wakers.
-enum SharedWaker {
-    /// A waker and how many waiters in line use it.
-    Used {
-        waker: Waker,
-        users: usize,
-    },
-    Free {
-        next: usize,
-    },
 }
 
 /// A waiter's place in line. Its slot is its own until it is notified or
@@ -138,7 +105,7 @@ enum Slot {
 }
 
 struct Queued {
-    parked: Parked,
+    waiter: Waiter,
     seq: u64,
     /// What the waiter asked for, for a releaser that hands units out (how
     /// many permits); 0 where nothing is handed out.
@@ -162,12 +129,6 @@ struct Line {
     /// The waiter that wake-ups are passed along to (a lock's starving
     /// waiter), while it is in line; see [`WaitList::reserve`].
     reserved: Option<Ticket>,
-    /// The tasks' wakers, shared by consecutive waiters of one task.
-    wakers: Vec<SharedWaker>,
-    /// Head of the chain of free entries of `wakers`.
-    free_waker: usize,
-    /// A table emptied by `wake_all`, kept for the next round.
-    spare_wakers: Vec<SharedWaker>,
 }
 
 impl Line {
@@ -178,78 +139,11 @@ impl Line {
         }
     }
 
-    /// How the line keeps an arriving waiter: a task shares the waker of
-    /// the waiter at the back of the line if it wakes the same task.
-    fn park(&mut self, arriving: Arriving<'_>) -> Parked {
-        match arriving {
-            Arriving::Thread(thread) => Parked::Thread(thread),
-            Arriving::Task(waker) => {
-                if self.tail != NONE {
-                    if let Parked::Task(index) = self.queued(self.tail).parked {
-                        if let SharedWaker::Used { waker: kept, users } = &mut self.wakers[index] {
-                            if kept.will_wake(waker) {
-                                *users += 1;
-                                return Parked::Task(index);
-                            }
-                        }
-                    }
-                }
-                Parked::Task(self.keep_waker(waker.clone()))
-            }
-        }
-    }
-
-    /// Puts a waker in the table, for one user; its index.
-    fn keep_waker(&mut self, waker: Waker) -> usize {
-        let used = SharedWaker::Used { waker, users: 1 };
-        match self.free_waker {
-            NONE => {
-                self.wakers.push(used);
-                self.wakers.len() - 1
-            }
-            free => {
-                let SharedWaker::Free { next } = std::mem::replace(&mut self.wakers[free], used)
-                else {
-                    unreachable!("the free chain of wakers links to a used one");
-                };
-                self.free_waker = next;
-                free
-            }
-        }
-    }
-
-    /// A waiter that was `parked` so left the line: what to wake it with if
-    /// `to_wake` (a clone when other waiters still share the waker), else
-    /// what to drop outside the lock (nothing while the waker is shared).
-    fn unpark(&mut self, parked: Parked, to_wake: bool) -> Option<Waiter> {
-        let index = match parked {
-            Parked::Thread(thread) => return Some(Waiter::Thread(thread)),
-            Parked::Task(index) => index,
-        };
-        let SharedWaker::Used { waker, users } = &mut self.wakers[index] else {
-            unreachable!("a waiter uses a free waker entry");
-        };
-        *users -= 1;
-        if *users > 0 {
-            return to_wake.then(|| Waiter::Task(waker.clone()));
-        }
-        let freed = SharedWaker::Free {
-            next: self.free_waker,
-        };
-        let SharedWaker::Used { waker, .. } = std::mem::replace(&mut self.wakers[index], freed)
-        else {
-            unreachable!("checked above");
-        };
-        self.free_waker = index;
-        Some(Waiter::Task(waker))
-    }
-
-    fn link_back(&mut self, arriving: Arriving<'_>, tag: usize) -> Ticket {
-        let parked = self.park(arriving);
+    fn link_back(&mut self, waiter: Waiter, tag: usize) -> Ticket {
         let seq = self.next_seq;
         self.next_seq += 1;
         let queued = Slot::Queued(Queued {
-            parked,
+            waiter,
             seq,
             tag,
             prev: self.tail,
@@ -335,9 +229,6 @@ impl WaitList {
                     next_seq: 1,
                     spare: Vec::new(),
                     reserved: None,
-                    wakers: Vec::new(),
-                    free_waker: NONE,
-                    spare_wakers: Vec::new(),
                 }),
             }
         }
@@ -346,11 +237,11 @@ impl WaitList {
     /// Joins the back of the line. The caller looks at the state it waits
     /// on again after this, and that look cannot move before the count.
     pub(crate) fn enqueue(&self, wakeup: Wakeup<'_>) -> Ticket {
-        let arriving = Arriving::new(wakeup);
+        let waiter = Waiter::new(wakeup);
         let ticket = {
             let mut line = self.line.lock();
             self.len.fetch_add(1, Ordering::SeqCst);
-            line.link_back(arriving, 0)
+            line.link_back(waiter, 0)
         };
         // The caller looks at the state it waits on next (the queue's ring,
         // without a lock). The increment is sequentially consistent, which
@@ -383,7 +274,7 @@ impl WaitList {
         tag: usize,
         done: impl FnOnce() -> bool,
     ) -> Option<Ticket> {
-        let arriving = Arriving::new(wakeup);
+        let waiter = Waiter::new(wakeup);
         let mut line = self.line.lock();
         if done() {
             return None;
@@ -393,7 +284,7 @@ impl WaitList {
         // store (every change of the length is made under the lock).
         self.len
             .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        Some(line.link_back(arriving, tag))
+        Some(line.link_back(waiter, tag))
     }
 
     /// The sequence number of the last waiter notified. [`wake_all`] moves it
@@ -433,18 +324,11 @@ impl WaitList {
         if self.is_notified(ticket) {
             return true;
         }
-        if let Parked::Task(index) = line.queued(ticket.slot()).parked {
-            if matches!(&line.wakers[index], SharedWaker::Used { waker: kept, .. } if kept.will_wake(waker))
-            {
-                return false;
-            }
+        match &mut line.queued(ticket.slot()).waiter {
+            // `clone_from` skips the clone when the waker would wake the same.
+            Waiter::Task(current) => current.clone_from(waker),
+            other => *other = Waiter::Task(waker.clone()),
         }
-        let parked = Parked::Task(line.keep_waker(waker.clone()));
-        let old = std::mem::replace(&mut line.queued(ticket.slot()).parked, parked);
-        let dropped = line.unpark(old, false);
-        drop(line);
-        // Dropped outside the lock: a waker's drop may run arbitrary code.
-        drop(dropped);
         false
     }
 
@@ -457,12 +341,11 @@ impl WaitList {
             return false;
         }
         let queued = line.unlink(ticket.slot());
-        let dropped = line.unpark(queued.parked, false);
         self.shorten(1);
         also();
         drop(line);
         // Dropped outside the lock: a waker's drop may run arbitrary code.
-        drop(dropped);
+        drop(queued);
         true
     }
 
@@ -521,7 +404,7 @@ impl WaitList {
                     let head = line.head;
                     let queued = line.unlink(head);
                     self.notified.store(queued.seq, Ordering::Release);
-                    batch[taken] = line.unpark(queued.parked, true);
+                    batch[taken] = Some(queued.waiter);
                     taken += 1;
                 }
                 self.shorten(taken);
@@ -572,16 +455,14 @@ impl WaitList {
             let queued = line.unlink(head);
             self.notified.store(queued.seq, Ordering::Release);
             self.shorten(1);
-            line.unpark(queued.parked, true)
+            queued.waiter
         };
-        if let Some(waiter) = waiter {
-            waiter.wake();
-        }
+        waiter.wake();
     }
 
     /// Wakes every waiter in line; returns how many it woke.
     pub(crate) fn wake_all(&self) -> usize {
-        let (mut slots, mut wakers) = {
+        let mut taken = {
             let mut line = self.line.lock();
             // A mark even when nobody waits (see `last_notified`): a sequence
             // number nobody gets, past every waiter's.
@@ -595,50 +476,36 @@ impl WaitList {
             line.head = NONE;
             line.tail = NONE;
             line.free = NONE;
-            line.free_waker = NONE;
-            // Every slot and every waker goes: swap the vectors out and wake
-            // outside the lock; emptied vectors come back as the next spares.
-            let fresh_slots = std::mem::take(&mut line.spare);
-            let fresh_wakers = std::mem::take(&mut line.spare_wakers);
-            (
-                std::mem::replace(&mut line.slots, fresh_slots),
-                std::mem::replace(&mut line.wakers, fresh_wakers),
-            )
+            // Every slot goes: swap the whole vector out and wake outside
+            // the lock; an emptied vector comes back as the next spare.
+            let fresh = std::mem::take(&mut line.spare);
+            std::mem::replace(&mut line.slots, fresh)
         };
         let mut count = 0;
-        for slot in slots.drain(..) {
+        // Futures polled by one task (`join!`, `select!`) leave runs of
+        // wakers for the same task: one wake per run is enough.
+        let mut pending: Option<Waker> = None;
+        for slot in taken.drain(..) {
             let Slot::Queued(queued) = slot else { continue };
             count += 1;
-            if let Parked::Thread(thread) = queued.parked {
-                thread.unpark();
-            }
-        }
-        // One wake per waker: waiters of one task that joined one after
-        // another share theirs; runs of equal ones left (a task whose
-        // futures joined between others') are woken once too.
-        let mut pending: Option<Waker> = None;
-        for entry in wakers.drain(..) {
-            let SharedWaker::Used { waker, .. } = entry else {
-                continue;
-            };
-            match &pending {
-                Some(last) if last.will_wake(&waker) => {}
-                _ => {
-                    if let Some(last) = pending.replace(waker) {
-                        last.wake();
+            match queued.waiter {
+                Waiter::Task(waker) => match &pending {
+                    Some(last) if last.will_wake(&waker) => {}
+                    _ => {
+                        if let Some(last) = pending.replace(waker) {
+                            last.wake();
+                        }
                     }
-                }
+                },
+                thread => thread.wake(),
             }
         }
         if let Some(last) = pending {
             last.wake();
         }
         let mut line = self.line.lock();
-        if slots.capacity() > line.spare.capacity() {
-            line.spare = slots;
-        }
-        if wakers.capacity() > line.spare_wakers.capacity() {
-            line.spare_wakers = wakers;
+        if taken.capacity() > line.spare.capacity() {
+            line.spare = taken;
         }
         count
     }
@@ -664,11 +531,9 @@ impl WaitList {
             let queued = line.unlink(head);
             self.notified.store(queued.seq, Ordering::Release);
             self.shorten(1);
-            (line.unpark(queued.parked, true), more)
+            (queued.waiter, more)
         };
-        if let Some(waiter) = waiter {
-            waiter.wake();
-        }
+        waiter.wake();
         Some(more)
     }
 }
