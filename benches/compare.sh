@@ -149,7 +149,7 @@ CASES = {
     "priority_queue_1to1_async": "one item, `PriorityQueue` vs Mutex<BinaryHeap> + Notify",
     "lifo_queue_1to1_async": "one item, `LifoQueue` vs Mutex<Vec> + Notify",
     "event_wake_all_100_futures": "100 waiter futures in one task registered, woken, done",
-    "event_wake_all_100_futures_spawned": "the same in a spawned task (a task's waker, which `will_wake` recognises)",
+    "event_wake_all_100_futures_spawned": "the same in a spawned task (the task's waker instead of `block_on`'s)",
     "event_wake_all_100_tasks": "100 tasks spawned, registered, woken, joined; 2 workers",
     "barrier_round_trip_async": "one round of 4 tasks, 2 workers",
     "barrier_round_trip_blocking": "one round of 4 threads",

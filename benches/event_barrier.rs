@@ -97,10 +97,10 @@ fn wake_all_futures<E: WakeAll>(rt: &Runtime, iters: u64) -> Duration {
     rt.block_on(wake_all_rounds(&event, iters))
 }
 
-/// [`wake_all_futures`] in a spawned task: its waker is the task's, which
-/// `Waker::will_wake` recognises in a clone of it (`block_on`'s is not
-/// recognised by tokio's current-thread runtime, so a list that shares one
-/// waker among a task's futures cannot tell they are one task's there).
+/// [`wake_all_futures`] in a spawned task: the futures are polled with the
+/// task's waker, as in most programs, instead of `block_on`'s (which
+/// `Waker::will_wake` does not recognise in a clone of it on tokio's
+/// current-thread runtime).
 fn wake_all_futures_spawned<E: WakeAll>(rt: &Runtime, iters: u64) -> Duration {
     rt.block_on(async move {
         tokio::spawn(async move { wake_all_rounds(&E::new(), iters).await })
