@@ -265,6 +265,14 @@ impl<T, O: QueueOrder<T>> OrderedQueue<T, O> {
 
     /// `Some` once every item put was marked done.
     fn all_done(&self) -> Option<()> {
+        // A joiner made the joiners' list (a pointer published with
+        // acquire/release only) and joined it before this look; the
+        // `task_done` that brings the count to 0 fences, then looks for the
+        // list (`wake_all`). Without a fence on this side too, each could
+        // miss the other's write and the joiner would sleep for good (found
+        // by miri: `queues_hand_items_between_threads_exactly_once`, one seed
+        // in a few hundred). Joins are rare; the fence is cheap there.
+        fence(Ordering::SeqCst);
         (self.unfinished.0.load(Ordering::SeqCst) == 0).then_some(())
     }
 
